@@ -1,0 +1,1 @@
+/* placeholder */ typedef int xl_placeholder_cli;
