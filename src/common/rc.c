@@ -65,16 +65,25 @@ xl_rc xl_err_sys(struct xl_err *err, xl_rc rc, int errnum, const char *fmt, ...)
 
 void xl_err_prefix(struct xl_err *err, const char *fmt, ...)
 {
-    char prefix[256], old[sizeof(err->msg)];
+    char prefix[256];
+    size_t plen, mlen;
     va_list ap;
+    int n;
 
     if (!err)
         return;
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    n = vsnprintf(prefix, sizeof(prefix), fmt, ap);
     va_end(ap);
-    memcpy(old, err->msg, sizeof(old));
-    snprintf(err->msg, sizeof(err->msg), "%s%s", prefix, old);
+    if (n <= 0)
+        return;
+    plen = strlen(prefix);
+    mlen = strnlen(err->msg, sizeof(err->msg) - 1);
+    if (plen + mlen > sizeof(err->msg) - 1)
+        mlen = sizeof(err->msg) - 1 - plen;
+    memmove(err->msg + plen, err->msg, mlen);
+    memcpy(err->msg, prefix, plen);
+    err->msg[plen + mlen] = '\0';
 }
 
 void xl_err_clear(struct xl_err *err)
