@@ -97,12 +97,26 @@ static const char *type_hint(const struct xl_cfg_key *k)
     return "?";
 }
 
+static void fmt_limit(const struct xl_cfg_key *k, double v, char *out, size_t outlen)
+{
+    if (k->type == XL_CFG_DURATION)
+        xl_duration_fmt((int64_t)v, out, outlen);
+    else if (k->type == XL_CFG_SIZE)
+        snprintf(out, outlen, "%.0f bytes", v);
+    else
+        snprintf(out, outlen, "%g", v);
+}
+
 static xl_rc check_range(const struct xl_cfg_key *k, double v, const char *text,
                          struct xl_err *err)
 {
-    if ((k->min != 0 || k->max != 0) && (v < k->min || v > k->max))
-        return xl_err_set(err, XL_ERANGE, "'%s' is out of range for %s (allowed %g to %g)",
-                          text, k->name, k->min, k->max);
+    char lo[32], hi[32];
+
+    if ((k->min != 0 || k->max != 0) && (v < k->min || v > k->max)) {
+        fmt_limit(k, k->min, lo, sizeof(lo));
+        fmt_limit(k, k->max, hi, sizeof(hi));
+        return xl_err_set(err, XL_ERANGE, "'%s' is out of range (allowed %s to %s)", text, lo, hi);
+    }
     return XL_OK;
 }
 
@@ -134,8 +148,7 @@ static xl_rc set_scalar(const struct xl_cfg_key *k, void *f, const char *s,
     case XL_CFG_STR: {
         char *dup;
         if (k->choices && !in_choices(k->choices, s))
-            return xl_err_set(err, XL_EINVAL, "%s: '%s' is not one of %s", k->name, s,
-                              k->choices);
+            return xl_err_set(err, XL_EINVAL, "'%s' is not one of %s", s, k->choices);
         if (!(dup = xl_strdup(s)))
             return xl_err_set(err, XL_ENOMEM, "out of memory");
         xl_free(*(char **)f);
@@ -146,8 +159,7 @@ static xl_rc set_scalar(const struct xl_cfg_key *k, void *f, const char *s,
         errno = 0;
         i64 = strtoll(s, &end, 10);
         if (!*s || *end || errno)
-            return xl_err_set(err, XL_EINVAL, "%s: expected %s, got '%s'", k->name,
-                              type_hint(k), s);
+            return xl_err_set(err, XL_EINVAL, "expected %s, got '%s'", type_hint(k), s);
         if ((rc = check_range(k, (double)i64, s, err)) != XL_OK)
             return rc;
         *(int64_t *)f = i64;
@@ -156,8 +168,7 @@ static xl_rc set_scalar(const struct xl_cfg_key *k, void *f, const char *s,
         errno = 0;
         d = strtod(s, &end);
         if (!*s || *end || errno || !isfinite(d))
-            return xl_err_set(err, XL_EINVAL, "%s: expected %s, got '%s'", k->name,
-                              type_hint(k), s);
+            return xl_err_set(err, XL_EINVAL, "expected %s, got '%s'", type_hint(k), s);
         if ((rc = check_range(k, d, s, err)) != XL_OK)
             return rc;
         *(double *)f = d;
@@ -168,23 +179,20 @@ static xl_rc set_scalar(const struct xl_cfg_key *k, void *f, const char *s,
         else if (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "off"))
             *(bool *)f = false;
         else
-            return xl_err_set(err, XL_EINVAL, "%s: expected %s, got '%s'", k->name,
-                              type_hint(k), s);
+            return xl_err_set(err, XL_EINVAL, "expected %s, got '%s'", type_hint(k), s);
         return XL_OK;
     case XL_CFG_DURATION:
     case XL_CFG_SIZE:
         rc = k->type == XL_CFG_DURATION ? xl_duration_parse(s, &i64)
                                         : xl_size_parse(s, &i64);
         if (rc != XL_OK)
-            return xl_err_set(err, XL_EINVAL, "%s: expected %s, got '%s'", k->name,
-                              type_hint(k), s);
+            return xl_err_set(err, XL_EINVAL, "expected %s, got '%s'", type_hint(k), s);
         if ((rc = check_range(k, (double)i64, s, err)) != XL_OK)
             return rc;
         *(int64_t *)f = i64;
         return XL_OK;
     default:
-        return xl_err_set(err, XL_EINVAL, "%s: expected %s, got a scalar '%s'", k->name,
-                          type_hint(k), s);
+        return xl_err_set(err, XL_EINVAL, "expected %s, got a scalar '%s'", type_hint(k), s);
     }
 }
 
@@ -335,7 +343,7 @@ static xl_rc load_value(struct loader *ld, const struct xl_cfg_key *k, void *bas
             return XL_OK;
         }
         if ((rc = set_scalar(k, f, scalar(v), ld->err)) != XL_OK) {
-            xl_err_prefix(ld->err, "%.*s", (int)(strlen(path) - strlen(k->name)), path);
+            xl_err_prefix(ld->err, "%s: ", path);
             return errat(ld, v, rc);
         }
         goto checked;
@@ -438,7 +446,7 @@ xl_rc xl_cfg_defaults(const struct xl_cfg_key *table, void *base, struct xl_err 
             else if (k->type == XL_CFG_BOOL)
                 *(bool *)f = false;
             if (k->def && (rc = set_scalar(k, f, k->def, err)) != XL_OK) {
-                xl_err_prefix(err, "built-in default of ");
+                xl_err_prefix(err, "built-in default of %s: ", k->name);
                 return rc;
             }
         }

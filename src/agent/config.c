@@ -1,0 +1,118 @@
+/* xluo-agent: the configuration table. */
+#include "config.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/daemon.h"
+#include "common/metric.h"
+
+#define OFF(f) offsetof(struct xl_agent_cfg, f)
+
+static const struct xl_cfg_key system_keys[] = {
+    {.name = "enabled", .type = XL_CFG_BOOL, .def = "true",
+     .offset = offsetof(struct xl_agent_system_cfg, enabled),
+     .desc = "collect host metrics (cpu, memory, load, filesystems, disks, network, processes)"},
+    {.name = "interval", .type = XL_CFG_DURATION, .def = "10s",
+     .offset = offsetof(struct xl_agent_system_cfg, interval), .min = 100, .max = 86400000,
+     .desc = "how often"},
+    {.name = "per_cpu", .type = XL_CFG_BOOL, .def = "false",
+     .offset = offsetof(struct xl_agent_system_cfg, per_cpu),
+     .desc = "also report usage per CPU"},
+    {NULL},
+};
+
+static const struct xl_cfg_key inputs_keys[] = {
+    {.name = "system", .type = XL_CFG_SECTION,
+     .offset = offsetof(struct xl_agent_inputs_cfg, system), .sub = system_keys,
+     .desc = "host metrics from /proc and statvfs"},
+    {NULL},
+};
+
+static xl_rc check_labels(const void *field, struct xl_err *err)
+{
+    const struct xl_kvlist *l = field;
+
+    for (size_t i = 0; i < l->n; i++)
+        if (!xl_label_name_valid(l->k[i]) || strcmp(l->k[i], "host") == 0)
+            return xl_err_set(err, XL_EINVAL,
+                              "'%s' is not a usable label name ([a-zA-Z_][a-zA-Z0-9_]*, not "
+                              "starting with __, not 'host')",
+                              l->k[i]);
+    return XL_OK;
+}
+
+const struct xl_cfg_key xl_agent_cfg_keys[] = {
+    {.name = "servers", .type = XL_CFG_STRLIST, .def = "http://127.0.0.1:21002",
+     .offset = OFF(servers), .check = xl_cfg_check_urls,
+     .desc = "server URLs in failover order"},
+    {.name = "token", .type = XL_CFG_STR, .offset = OFF(token),
+     .desc = "the server's agent_token"},
+    {.name = "labels", .type = XL_CFG_MAP, .offset = OFF(labels), .check = check_labels,
+     .desc = "labels added to everything this agent sends, e.g. {role: web}"},
+    {.name = "hostname", .type = XL_CFG_STR, .offset = OFF(hostname),
+     .desc = "host name to report (default: gethostname)"},
+    {.name = "local_ip", .type = XL_CFG_STR, .offset = OFF(local_ip),
+     .desc = "IP to report (default: the source address used to reach the server)"},
+    {.name = "data_dir", .type = XL_CFG_STR, .def = "data", .offset = OFF(data_dir),
+     .desc = "agent id and state, relative to the prefix"},
+    {.name = "log_level", .type = XL_CFG_STR, .def = "info", .offset = OFF(log_level),
+     .choices = "error|warn|info|debug", .desc = "log verbosity"},
+    {.name = "heartbeat_interval", .type = XL_CFG_DURATION, .def = "10s",
+     .offset = OFF(heartbeat_interval), .min = 1000, .max = 3600000,
+     .desc = "how often the agent tells the server it is alive"},
+    {.name = "request_timeout", .type = XL_CFG_DURATION, .def = "30s",
+     .offset = OFF(request_timeout), .min = 100, .max = 600000,
+     .desc = "give up on one HTTP request after this long"},
+    {.name = "queue_max", .type = XL_CFG_SIZE, .def = "64MiB", .offset = OFF(queue_max),
+     .min = 65536, .max = 1LL << 40,
+     .desc = "batches waiting for the server, in memory; beyond it the oldest metric "
+             "batches are dropped and counted"},
+    {.name = "retry_max_backoff", .type = XL_CFG_DURATION, .def = "60s",
+     .offset = OFF(retry_max_backoff), .min = 100, .max = 3600000,
+     .desc = "longest wait between retries (exponential with full jitter from 1s)"},
+    {.name = "inputs", .type = XL_CFG_SECTION, .offset = OFF(inputs), .sub = inputs_keys,
+     .desc = "what the agent collects"},
+    {NULL},
+};
+
+xl_rc xl_agent_cfg_load(const char *path, const char *prefix, struct xl_agent_cfg **out,
+                        struct xl_err *err)
+{
+    struct xl_agent_cfg *cfg = xl_calloc(1, sizeof(*cfg));
+    xl_rc rc;
+
+    if (!cfg)
+        return xl_err_set(err, XL_ENOMEM, "out of memory");
+    rc = path ? xl_cfg_load_file(xl_agent_cfg_keys, cfg, path, err)
+              : xl_cfg_defaults(xl_agent_cfg_keys, cfg, err);
+    if (rc != XL_OK)
+        goto fail;
+    if (cfg->servers.n == 0) {
+        rc = xl_err_set(err, XL_EINVAL, "%s: servers: at least one server URL is needed",
+                        path ? path : "(defaults)");
+        goto fail;
+    }
+    cfg->prefix = xl_strdup(prefix ? prefix : ".");
+    cfg->data_path = cfg->prefix ? xl_path_join(cfg->prefix, cfg->data_dir) : NULL;
+    if (!cfg->data_path) {
+        rc = xl_err_set(err, XL_ENOMEM, "out of memory");
+        goto fail;
+    }
+    *out = cfg;
+    return XL_OK;
+fail:
+    xl_agent_cfg_free(cfg);
+    return rc;
+}
+
+void xl_agent_cfg_free(struct xl_agent_cfg *cfg)
+{
+    if (!cfg)
+        return;
+    xl_cfg_cleanup(xl_agent_cfg_keys, cfg);
+    xl_free(cfg->prefix);
+    xl_free(cfg->data_path);
+    xl_free(cfg);
+}

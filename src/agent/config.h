@@ -1,0 +1,44 @@
+/* xluo-agent: configuration (conf/agent.yaml). */
+#ifndef XL_AGENT_CONFIG_H
+#define XL_AGENT_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/config.h"
+
+struct xl_agent_system_cfg {
+    bool enabled;
+    int64_t interval;
+    bool per_cpu;
+};
+
+struct xl_agent_inputs_cfg {
+    struct xl_agent_system_cfg system;
+};
+
+struct xl_agent_cfg {
+    struct xl_strlist servers;
+    char *token;
+    struct xl_kvlist labels;
+    char *hostname;
+    char *local_ip;
+    char *data_dir;
+    char *log_level;
+    int64_t heartbeat_interval;
+    int64_t request_timeout;
+    int64_t queue_max;
+    int64_t retry_max_backoff;
+    struct xl_agent_inputs_cfg inputs;
+    /* Resolved at load time: */
+    char *prefix;
+    char *data_path;
+};
+
+extern const struct xl_cfg_key xl_agent_cfg_keys[];
+
+xl_rc xl_agent_cfg_load(const char *path, const char *prefix, struct xl_agent_cfg **out,
+                        struct xl_err *err);
+void xl_agent_cfg_free(struct xl_agent_cfg *cfg);
+
+#endif

@@ -1,0 +1,571 @@
+/* xluo-server: HTTP handlers: agent protocol (docs/protocol.md) and the
+ * JSON API (docs/api.md). */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/units.h"
+#include "server.h"
+
+#define MAX_MATCHERS 16
+
+static void h_healthz(void *app, struct xl_http_req *req, struct xl_http_resp *resp)
+{
+    xl_http_json(resp, 200, json_pack("{s:s, s:s}", "status", "ok", "version", XL_VERSION));
+}
+
+static void h_metrics(void *app, struct xl_http_req *req, struct xl_http_resp *resp)
+{
+    static const char *const reasons[XL_REJECT_COUNT] = {"parse", "invalid", "too_big",
+                                                         "unknown_agent", "store"};
+    struct xl_server *s = app;
+    struct xl_http_stats hs;
+    struct xl_tsdb_stats ts;
+    struct xl_buf *b = &resp->body;
+    uint64_t on, off;
+
+    xl_http_get_stats(s->http, &hs);
+    xl_tsdb_get_stats(s->tsdb, &ts);
+    xl_registry_counts(s->reg, xl_now_ms(), &on, &off);
+    resp->status = 200;
+    resp->content_type = "text/plain; version=0.0.4";
+    xl_buf_printf(b,
+                  "# HELP xluo_build_info Version of xluo-server.\n"
+                  "# TYPE xluo_build_info gauge\n"
+                  "xluo_build_info{version=\"%s\"} 1\n"
+                  "# HELP xluo_start_time_seconds When the server started.\n"
+                  "# TYPE xluo_start_time_seconds gauge\n"
+                  "xluo_start_time_seconds %.3f\n"
+                  "# HELP xluo_http_requests_total HTTP requests by status class.\n"
+                  "# TYPE xluo_http_requests_total counter\n"
+                  "xluo_http_requests_total{code=\"2xx\"} %llu\n"
+                  "xluo_http_requests_total{code=\"4xx\"} %llu\n"
+                  "xluo_http_requests_total{code=\"5xx\"} %llu\n"
+                  "# HELP xluo_http_received_bytes_total Request body bytes received.\n"
+                  "# TYPE xluo_http_received_bytes_total counter\n"
+                  "xluo_http_received_bytes_total %llu\n"
+                  "# HELP xluo_ingest_batches_total Batches accepted.\n"
+                  "# TYPE xluo_ingest_batches_total counter\n"
+                  "xluo_ingest_batches_total %llu\n"
+                  "# HELP xluo_ingest_samples_total Metric samples accepted.\n"
+                  "# TYPE xluo_ingest_samples_total counter\n"
+                  "xluo_ingest_samples_total %llu\n"
+                  "# HELP xluo_ingest_rejected_total Batches rejected, by reason.\n"
+                  "# TYPE xluo_ingest_rejected_total counter\n",
+                  XL_VERSION, (double)s->started_ms / 1000.0, (unsigned long long)hs.status_2xx,
+                  (unsigned long long)hs.status_4xx, (unsigned long long)hs.status_5xx,
+                  (unsigned long long)hs.bytes_in, (unsigned long long)atomic_load(&s->batches),
+                  (unsigned long long)atomic_load(&s->samples));
+    for (int i = 0; i < XL_REJECT_COUNT; i++)
+        xl_buf_printf(b, "xluo_ingest_rejected_total{reason=\"%s\"} %llu\n", reasons[i],
+                      (unsigned long long)atomic_load(&s->rejected[i]));
+    xl_buf_printf(b,
+                  "# HELP xluo_agents Registered agents by status.\n"
+                  "# TYPE xluo_agents gauge\n"
+                  "xluo_agents{status=\"online\"} %llu\n"
+                  "xluo_agents{status=\"offline\"} %llu\n"
+                  "# HELP xluo_tsdb_series Series in the metric store.\n"
+                  "# TYPE xluo_tsdb_series gauge\n"
+                  "xluo_tsdb_series %llu\n"
+                  "# HELP xluo_tsdb_head_samples Samples in memory not yet in chunks.\n"
+                  "# TYPE xluo_tsdb_head_samples gauge\n"
+                  "xluo_tsdb_head_samples %llu\n"
+                  "# HELP xluo_tsdb_wal_bytes Size of the write-ahead log.\n"
+                  "# TYPE xluo_tsdb_wal_bytes gauge\n"
+                  "xluo_tsdb_wal_bytes %llu\n"
+                  "# HELP xluo_tsdb_checkpoints_total Head-to-chunk checkpoints.\n"
+                  "# TYPE xluo_tsdb_checkpoints_total counter\n"
+                  "xluo_tsdb_checkpoints_total %llu\n"
+                  "# HELP xluo_tsdb_chunks Compressed chunks stored.\n"
+                  "# TYPE xluo_tsdb_chunks gauge\n"
+                  "xluo_tsdb_chunks %llu\n",
+                  (unsigned long long)on, (unsigned long long)off, (unsigned long long)ts.series,
+                  (unsigned long long)ts.head_samples, (unsigned long long)ts.wal_bytes,
+                  (unsigned long long)ts.checkpoints, (unsigned long long)ts.chunks);
+}
+
+/* Parse a JSON body into *out; answers 400 itself on failure. */
+static bool body_json(struct xl_http_req *req, struct xl_http_resp *resp, json_t **out)
+{
+    json_error_t jerr;
+
+    *out = json_loadb(req->body.data ? req->body.data : "", req->body.len, JSON_REJECT_DUPLICATES,
+                      &jerr);
+    if (!*out || !json_is_object(*out)) {
+        xl_http_error(resp, 400, "malformed JSON", "body:%d:%d (byte %d): %s", jerr.line,
+                      jerr.column, jerr.position, *out ? "expected an object" : jerr.text);
+        json_decref(*out);
+        return false;
+    }
+    return true;
+}
+
+static const char *opt_str(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static void h_register(void *app, struct xl_http_req *req, struct xl_http_resp *resp)
+{
+    struct xl_server *s = app;
+    struct xl_agent_info info = {0};
+    struct xl_err err = {0};
+    json_t *body, *labels, *v;
+    const char *k;
+
+    if (!body_json(req, resp, &body))
+        return;
+    info.id = opt_str(body, "agent_id");
+    info.host = opt_str(body, "host");
+    info.ip = opt_str(body, "ip");
+    info.version = opt_str(body, "version");
+    labels = json_object_get(body, "labels");
+    v = json_object_get(body, "heartbeat_interval_ms");
+    info.heartbeat_interval_ms = json_is_integer(v) ? json_integer_value(v) : 10000;
+    v = json_object_get(body, "started");
+    info.started_ms = json_is_integer(v) ? json_integer_value(v) : 0;
+    if (!xl_agent_id_valid(req->params[0]))
+        xl_http_error(resp, 400, "invalid agent id", "path: expected 32 lowercase hex characters");
+    else if (!info.id || strcmp(info.id, req->params[0]) != 0)
+        xl_http_error(resp, 400, "invalid registration", "agent_id: must equal the id in the path");
+    else if (!info.host || !*info.host || strlen(info.host) > 253)
+        xl_http_error(resp, 400, "invalid registration", "host: expected a host name");
+    else if (labels && !json_is_object(labels))
+        xl_http_error(resp, 400, "invalid registration", "labels: expected an object");
+    else if (info.heartbeat_interval_ms < 100 || info.heartbeat_interval_ms > 86400000)
+        xl_http_error(resp, 400, "invalid registration",
+                      "heartbeat_interval_ms: expected 100 to 86400000");
+    else {
+        json_object_foreach(labels, k, v) {
+            if (!xl_label_name_valid(k) || !json_is_string(v)) {
+                xl_http_error(resp, 400, "invalid registration",
+                              "labels.%s: expected a valid label name with a string value", k);
+                goto out;
+            }
+        }
+        info.labels = labels;
+        if (xl_registry_register(s->reg, &info, xl_now_ms(), &err) != XL_OK) {
+            xl_log_error("api", "register %s: %s", info.id, err.msg);
+            xl_http_error(resp, 503, "registry unavailable", "%s", err.msg);
+        } else {
+            xl_log_info("api", "agent %s registered (host %s, ip %s, version %s)", info.id,
+                        info.host, info.ip ? info.ip : "?", info.version ? info.version : "?");
+            xl_http_json(resp, 200, json_pack("{s:s, s:I}", "agent_id", info.id, "server_time",
+                                              (json_int_t)xl_now_ms()));
+        }
+    }
+out:
+    json_decref(body);
+}
+
+static void h_heartbeat(void *app, struct xl_http_req *req, struct xl_http_resp *resp)
+{
+    struct xl_server *s = app;
+    json_t *body, *stats;
+
+    if (!body_json(req, resp, &body))
+        return;
+    stats = json_object_get(body, "stats");
+    if (xl_registry_touch(s->reg, req->params[0], xl_now_ms(), 0,
+                          json_is_object(stats) ? stats : NULL) != XL_OK)
+        xl_http_error(resp, 404, "unknown agent", "agent %.64s is not registered; register first",
+                      req->params[0]);
+    else
+        xl_http_json(resp, 200, json_pack("{s:I}", "server_time", (json_int_t)xl_now_ms()));
+    json_decref(body);
+}
+
+/* Merge record labels with the agent's host and labels (record wins) into
+ * samples. Returns XL_ENOMEM. */
+static xl_rc build_samples(const struct xl_batch *b, const struct xl_agent_snapshot *ag,
+                           struct xl_tsdb_sample **out_s, struct xl_label **out_l)
+{
+    size_t extra = ag->nlabels + 1, total = 0;
+    struct xl_tsdb_sample *smp;
+    struct xl_label *lab, *p;
+
+    for (size_t i = 0; i < b->nmetrics; i++)
+        total += b->metrics[i].nlabels + extra;
+    smp = xl_calloc(b->nmetrics ? b->nmetrics : 1, sizeof(*smp));
+    lab = xl_calloc(total ? total : 1, sizeof(*lab));
+    if (!smp || !lab) {
+        xl_free(smp);
+        xl_free(lab);
+        return XL_ENOMEM;
+    }
+    p = lab;
+    for (size_t i = 0; i < b->nmetrics; i++) {
+        const struct xl_ingest_metric *m = &b->metrics[i];
+        struct xl_label *start = p;
+        memcpy(p, m->labels, m->nlabels * sizeof(*p));
+        p += m->nlabels;
+        for (size_t e = 0; e < extra; e++) {
+            const char *n = e == 0 ? "host" : ag->labels[e - 1].name;
+            const char *v = e == 0 ? ag->host : ag->labels[e - 1].value;
+            bool set = false;
+            for (size_t j = 0; j < m->nlabels && !set; j++)
+                set = strcmp(m->labels[j].name, n) == 0;
+            if (!set) {
+                p->name = n;
+                p->value = v;
+                p++;
+            }
+        }
+        smp[i].name = m->name;
+        smp[i].labels = start;
+        smp[i].nlabels = (size_t)(p - start);
+        smp[i].ts_ms = m->ts_ms;
+        smp[i].value = m->value;
+    }
+    *out_s = smp;
+    *out_l = lab;
+    return XL_OK;
+}
+
+static void h_ingest(void *app, struct xl_http_req *req, struct xl_http_resp *resp)
+{
+    struct xl_server *s = app;
+    struct xl_batch b;
+    struct xl_agent_snapshot ag;
+    struct xl_tsdb_sample *smp = NULL;
+    struct xl_label *lab = NULL;
+    struct xl_err err = {0};
+    xl_rc rc;
+
+    rc = xl_ingest_decode(req->body.data ? req->body.data : "", req->body.len, &s->limits,
+                          xl_now_ms(), &b, &err);
+    switch (rc) {
+    case XL_OK:
+        break;
+    case XL_ETOOBIG:
+        atomic_fetch_add(&s->rejected[XL_REJECT_TOOBIG], 1);
+        xl_http_error(resp, 413, "batch too large", "%s", err.msg);
+        return;
+    case XL_EINVAL:
+        atomic_fetch_add(&s->rejected[XL_REJECT_INVALID], 1);
+        xl_http_error(resp, 422, "invalid record", "%s", err.msg);
+        return;
+    case XL_EPROTO:
+        atomic_fetch_add(&s->rejected[XL_REJECT_PARSE], 1);
+        xl_http_error(resp, 400, "unsupported protocol version", "%s", err.msg);
+        return;
+    case XL_ENOMEM:
+        xl_http_error(resp, 503, "out of memory", "try again later");
+        return;
+    default:
+        atomic_fetch_add(&s->rejected[XL_REJECT_PARSE], 1);
+        xl_http_error(resp, 400, "malformed batch", "%s", err.msg);
+        return;
+    }
+    if ((rc = xl_registry_snapshot(s->reg, b.agent_id, &ag)) != XL_OK) {
+        if (rc == XL_ENOENT) {
+            atomic_fetch_add(&s->rejected[XL_REJECT_AUTH_AGENT], 1);
+            xl_http_error(resp, 409, "unknown agent",
+                          "agent %s is not registered; register first", b.agent_id);
+        } else {
+            xl_http_error(resp, 503, "out of memory", "try again later");
+        }
+        goto out_batch;
+    }
+    if (build_samples(&b, &ag, &smp, &lab) != XL_OK) {
+        xl_http_error(resp, 503, "out of memory", "try again later");
+        goto out_snap;
+    }
+    if (xl_tsdb_append(s->tsdb, smp, b.nmetrics, &err) != XL_OK) {
+        atomic_fetch_add(&s->rejected[XL_REJECT_STORE], 1);
+        xl_log_rl(XL_LOG_ERROR, 10, "ingest", "store append failed: %s", err.msg);
+        xl_http_error(resp, 503, "store unavailable", "%s", err.msg);
+        goto out_samples;
+    }
+    xl_registry_touch(s->reg, b.agent_id, xl_now_ms(), b.seq, NULL);
+    atomic_fetch_add(&s->batches, 1);
+    atomic_fetch_add(&s->samples, b.nmetrics);
+    xl_http_json(resp, 200, json_pack("{s:I, s:I}", "accepted", (json_int_t)b.nmetrics, "seq",
+                                      (json_int_t)b.seq));
+out_samples:
+    xl_free(smp);
+    xl_free(lab);
+out_snap:
+    xl_agent_snapshot_cleanup(&ag);
+out_batch:
+    xl_batch_cleanup(&b);
+}
+
+static void h_agents(void *app, struct xl_http_req *req, struct xl_http_resp *resp)
+{
+    struct xl_server *s = app;
+    json_t *j = xl_registry_json(s->reg, NULL, xl_now_ms());
+
+    if (!j)
+        xl_http_error(resp, 503, "out of memory", "try again later");
+    else
+        xl_http_json(resp, 200, j);
+}
+
+static void h_agent(void *app, struct xl_http_req *req, struct xl_http_resp *resp)
+{
+    struct xl_server *s = app;
+    json_t *j = xl_registry_json(s->reg, req->params[0], xl_now_ms());
+
+    if (!j)
+        xl_http_error(resp, 404, "not found", "no agent with id %.64s", req->params[0]);
+    else
+        xl_http_json(resp, 200, j);
+}
+
+/* Matchers from host= and repeated match= parameters. Strings point into
+ * bufs (the caller's) and the request. Answers 400 itself on error. */
+static bool parse_matchers(struct xl_http_req *req, struct xl_http_resp *resp,
+                           struct xl_matcher *m, size_t *nm, char bufs[][256])
+{
+    const char *sel[MAX_MATCHERS];
+    const char *host = xl_http_arg(req, "host");
+    size_t n = xl_http_args(req, "match", sel, MAX_MATCHERS);
+
+    *nm = 0;
+    if (host) {
+        m[0] = (struct xl_matcher){.name = "host", .value = host, .op = XL_MATCH_EQ};
+        *nm = 1;
+    }
+    for (size_t i = 0; i < n && *nm < MAX_MATCHERS; i++) {
+        const char *ne = strstr(sel[i], "!="), *eq = strchr(sel[i], '=');
+        const char *op = ne && ne < eq ? ne : eq;
+        size_t klen;
+
+        if (!op || op == sel[i]) {
+            xl_http_error(resp, 400, "bad selector",
+                          "match=%.128s: expected label=value or label!=value", sel[i]);
+            return false;
+        }
+        klen = (size_t)(op - sel[i]);
+        if (klen >= 256) {
+            xl_http_error(resp, 400, "bad selector", "match: label name too long");
+            return false;
+        }
+        memcpy(bufs[*nm], sel[i], klen);
+        bufs[*nm][klen] = '\0';
+        m[*nm].name = bufs[*nm];
+        m[*nm].op = op == ne ? XL_MATCH_NE : XL_MATCH_EQ;
+        m[*nm].value = op + (op == ne ? 2 : 1);
+        (*nm)++;
+    }
+    return true;
+}
+
+static int name_cb(void *ctx, const char *name, size_t nseries)
+{
+    json_array_append_new(ctx, json_pack("{s:s, s:I}", "name", name, "series", (json_int_t)nseries));
+    return 0;
+}
+
+static void h_metric_names(void *app, struct xl_http_req *req, struct xl_http_resp *resp)
+{
+    struct xl_server *s = app;
+    struct xl_matcher m[MAX_MATCHERS];
+    char bufs[MAX_MATCHERS][256];
+    struct xl_err err = {0};
+    size_t nm;
+    json_t *arr;
+
+    if (!parse_matchers(req, resp, m, &nm, bufs))
+        return;
+    arr = json_array();
+    if (xl_tsdb_names(s->tsdb, m, nm, name_cb, arr, &err) != XL_OK) {
+        json_decref(arr);
+        xl_http_error(resp, 503, "store error", "%s", err.msg);
+        return;
+    }
+    xl_http_json(resp, 200, json_pack("{s:o}", "metrics", arr));
+}
+
+static json_t *labels_json(const struct xl_series_result *r)
+{
+    json_t *o = json_object();
+
+    for (size_t i = 0; o && i < r->nlabels; i++)
+        json_object_set_new(o, r->labels[i].name, json_string(r->labels[i].value));
+    return o;
+}
+
+static int series_cb(void *ctx, const struct xl_series_result *r)
+{
+    json_array_append_new(ctx, json_pack("{s:s, s:o}", "name", r->name, "labels", labels_json(r)));
+    return 0;
+}
+
+static void h_series(void *app, struct xl_http_req *req, struct xl_http_resp *resp)
+{
+    struct xl_server *s = app;
+    struct xl_matcher m[MAX_MATCHERS];
+    char bufs[MAX_MATCHERS][256];
+    struct xl_err err = {0};
+    size_t nm;
+    json_t *arr;
+
+    if (!parse_matchers(req, resp, m, &nm, bufs))
+        return;
+    arr = json_array();
+    if (xl_tsdb_series(s->tsdb, xl_http_arg(req, "name"), m, nm, series_cb, arr, &err) != XL_OK) {
+        json_decref(arr);
+        xl_http_error(resp, 503, "store error", "%s", err.msg);
+        return;
+    }
+    xl_http_json(resp, 200, json_pack("{s:o}", "series", arr));
+}
+
+/* A time parameter: integer ms since the epoch, or a duration back from
+ * now. */
+static bool parse_time(const char *s, int64_t now, int64_t *out)
+{
+    char *end;
+    long long v;
+    int64_t d;
+
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (*s && !*end && !errno) {
+        *out = v;
+        return true;
+    }
+    if (xl_duration_parse(s, &d) != XL_OK)
+        return false;
+    *out = now - d;
+    return true;
+}
+
+struct query_ctx {
+    json_t *arr;
+    int64_t max_points;
+    bool too_many;
+};
+
+static const char *const agg_names[] = {
+    [XL_AGG_NONE] = "raw", [XL_AGG_AVG] = "avg",     [XL_AGG_MIN] = "min",     [XL_AGG_MAX] = "max",
+    [XL_AGG_LAST] = "last", [XL_AGG_SUM] = "sum",    [XL_AGG_COUNT] = "count",
+};
+
+/* A sample value as JSON: a number, or "NaN", "+Inf", "-Inf" (JSON has no
+ * literal for them; the same strings are accepted on ingest). */
+static json_t *json_value(double v)
+{
+    if (isnan(v))
+        return json_string("NaN");
+    if (isinf(v))
+        return json_string(v > 0 ? "+Inf" : "-Inf");
+    return json_real(v);
+}
+
+static int query_cb(void *ctx, const struct xl_series_result *r)
+{
+    struct query_ctx *q = ctx;
+    json_t *pts;
+
+    if ((int64_t)r->n > q->max_points) {
+        q->too_many = true;
+        return 1;
+    }
+    pts = json_array();
+    for (size_t i = 0; pts && i < r->n; i++)
+        json_array_append_new(pts, json_pack("[I, o]", (json_int_t)r->ts[i],
+                                             json_value(r->val[i])));
+    json_array_append_new(q->arr, json_pack("{s:s, s:o, s:o}", "name", r->name, "labels",
+                                            labels_json(r), "points", pts));
+    return 0;
+}
+
+static void h_query(void *app, struct xl_http_req *req, struct xl_http_resp *resp)
+{
+    struct xl_server *s = app;
+    struct xl_matcher m[MAX_MATCHERS];
+    char bufs[MAX_MATCHERS][256];
+    struct xl_err err = {0};
+    const char *name = xl_http_arg(req, "name"), *p;
+    struct query_ctx q = {.max_points = s->cfg->max_points};
+    int64_t now = xl_now_ms(), from = now - 3600000, to = now, step = 0;
+    enum xl_agg agg = XL_AGG_NONE;
+    size_t nm;
+
+    if (!name || !xl_metric_name_valid(name)) {
+        xl_http_error(resp, 400, "bad parameter", "name: a metric name is required");
+        return;
+    }
+    if (!parse_matchers(req, resp, m, &nm, bufs))
+        return;
+    if ((p = xl_http_arg(req, "from")) && !parse_time(p, now, &from)) {
+        xl_http_error(resp, 400, "bad parameter", "from=%.64s: expected ms since the epoch or a "
+                                                  "duration ago like 1h", p);
+        return;
+    }
+    if ((p = xl_http_arg(req, "to")) && !parse_time(p, now, &to)) {
+        xl_http_error(resp, 400, "bad parameter", "to=%.64s: expected ms since the epoch or a "
+                                                  "duration ago like 5m", p);
+        return;
+    }
+    if ((p = xl_http_arg(req, "step"))) {
+        if (xl_duration_parse(p, &step) != XL_OK || step <= 0) {
+            xl_http_error(resp, 400, "bad parameter", "step=%.64s: expected a duration like 1m", p);
+            return;
+        }
+        agg = XL_AGG_AVG;
+    }
+    if ((p = xl_http_arg(req, "agg"))) {
+        if (strcmp(p, "raw") == 0) {
+            agg = XL_AGG_NONE;
+        } else if (xl_agg_parse(p, &agg) != XL_OK) {
+            xl_http_error(resp, 400, "bad parameter",
+                          "agg=%.64s: expected avg, min, max, last, sum, count or raw", p);
+            return;
+        }
+    }
+    if (agg != XL_AGG_NONE && step == 0) {
+        xl_http_error(resp, 400, "bad parameter", "agg=%s needs a step", p);
+        return;
+    }
+    if (to < from) {
+        xl_http_error(resp, 400, "bad parameter", "to is before from");
+        return;
+    }
+    if (step && (to - from) / step > s->cfg->max_points) {
+        xl_http_error(resp, 400, "too many points",
+                      "the range holds %lld steps, over max_points %lld: use a larger step",
+                      (long long)((to - from) / step), (long long)s->cfg->max_points);
+        return;
+    }
+    q.arr = json_array();
+    if (xl_tsdb_query(s->tsdb, name, m, nm, from, to, step, agg, query_cb, &q, &err) != XL_OK) {
+        json_decref(q.arr);
+        xl_http_error(resp, 503, "store error", "%s", err.msg);
+        return;
+    }
+    if (q.too_many) {
+        json_decref(q.arr);
+        xl_http_error(resp, 400, "too many points",
+                      "a series has over max_points %lld raw samples in range: add step=",
+                      (long long)s->cfg->max_points);
+        return;
+    }
+    xl_http_json(resp, 200,
+                 json_pack("{s:s, s:I, s:I, s:I, s:s, s:o}", "name", name, "from",
+                           (json_int_t)from, "to", (json_int_t)to, "step", (json_int_t)step,
+                           "agg", agg_names[agg],
+                           "series", q.arr));
+}
+
+const struct xl_http_route xl_server_routes[] = {
+    {"GET", "/healthz", XL_AUTH_NONE, h_healthz},
+    {"GET", "/metrics", XL_AUTH_NONE, h_metrics},
+    {"PUT", "/api/v1/agents/{}", XL_AUTH_AGENT, h_register},
+    {"POST", "/api/v1/agents/{}/heartbeat", XL_AUTH_AGENT, h_heartbeat},
+    {"POST", "/api/v1/ingest", XL_AUTH_AGENT, h_ingest},
+    {"GET", "/api/v1/agents", XL_AUTH_API, h_agents},
+    {"GET", "/api/v1/agents/{}", XL_AUTH_API, h_agent},
+    {"GET", "/api/v1/metrics", XL_AUTH_API, h_metric_names},
+    {"GET", "/api/v1/series", XL_AUTH_API, h_series},
+    {"GET", "/api/v1/query", XL_AUTH_API, h_query},
+    {NULL, NULL, XL_AUTH_NONE, NULL},
+};

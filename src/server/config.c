@@ -1,0 +1,94 @@
+/* xluo-server: the configuration table. */
+#include "config.h"
+
+#include <stddef.h>
+
+#include "common/alloc.h"
+#include "common/daemon.h"
+
+#define OFF(f) offsetof(struct xl_server_cfg, f)
+#define SOFF(f) offsetof(struct xl_server_store_cfg, f)
+
+static const struct xl_cfg_key store_keys[] = {
+    {.name = "sync", .type = XL_CFG_STR, .def = "always", .offset = SOFF(sync),
+     .choices = "always|none",
+     .desc = "always: a batch is acknowledged after fdatasync (group commit); "
+             "none: after write(2) only (survives a crash of the server, not of the host)"},
+    {.name = "flush_interval", .type = XL_CFG_DURATION, .def = "2m",
+     .offset = SOFF(flush_interval), .min = 1000, .max = 86400000,
+     .desc = "move in-memory samples into compressed chunks at least this often"},
+    {.name = "wal_max_size", .type = XL_CFG_SIZE, .def = "256MiB",
+     .offset = SOFF(wal_max_size), .min = 1 << 20, .max = 1LL << 40,
+     .desc = "... or when the write-ahead log grows past this"},
+    {.name = "retention", .type = XL_CFG_DURATION, .def = "30d", .offset = SOFF(retention),
+     .desc = "delete samples older than this (0 keeps everything)"},
+    {NULL},
+};
+
+const struct xl_cfg_key xl_server_cfg_keys[] = {
+    {.name = "listen", .type = XL_CFG_STR, .def = "0.0.0.0:21002", .offset = OFF(listen),
+     .check = xl_cfg_check_hostport, .desc = "address for agents, the API and the dashboard"},
+    {.name = "agent_token", .type = XL_CFG_STR, .offset = OFF(agent_token),
+     .desc = "token agents present; empty: generated once into data/agent_token"},
+    {.name = "api_token", .type = XL_CFG_STR, .offset = OFF(api_token),
+     .desc = "token the CLI and API clients present; empty: generated once into data/api_token"},
+    {.name = "data_dir", .type = XL_CFG_STR, .def = "data", .offset = OFF(data_dir),
+     .desc = "where the store lives, relative to the prefix"},
+    {.name = "log_level", .type = XL_CFG_STR, .def = "info", .offset = OFF(log_level),
+     .choices = "error|warn|info|debug", .desc = "log verbosity"},
+    {.name = "threads", .type = XL_CFG_INT, .def = "4", .offset = OFF(threads), .min = 1,
+     .max = 256, .desc = "HTTP worker threads"},
+    {.name = "max_body", .type = XL_CFG_SIZE, .def = "16MiB", .offset = OFF(max_body),
+     .min = 1024, .max = 1LL << 30, .desc = "largest request body accepted (413 beyond)"},
+    {.name = "max_records", .type = XL_CFG_INT, .def = "100000", .offset = OFF(max_records),
+     .min = 1, .max = 10000000, .desc = "most records in one batch (413 beyond)"},
+    {.name = "max_sample_age", .type = XL_CFG_DURATION, .def = "7d",
+     .offset = OFF(max_sample_age), .min = 60000, .max = 3153600000000.0,
+     .desc = "records older than this are rejected (422)"},
+    {.name = "max_clock_skew", .type = XL_CFG_DURATION, .def = "10m",
+     .offset = OFF(max_clock_skew), .min = 0, .max = 86400000,
+     .desc = "records further than this in the future are rejected (422)"},
+    {.name = "offline_after_missed", .type = XL_CFG_INT, .def = "3",
+     .offset = OFF(offline_after_missed), .min = 1, .max = 1000,
+     .desc = "an agent is offline after this many missed heartbeats"},
+    {.name = "max_points", .type = XL_CFG_INT, .def = "11000", .offset = OFF(max_points),
+     .min = 10, .max = 10000000, .desc = "most points per series a query may return"},
+    {.name = "store", .type = XL_CFG_SECTION, .offset = OFF(store), .sub = store_keys,
+     .desc = "the embedded metric store"},
+    {NULL},
+};
+
+xl_rc xl_server_cfg_load(const char *path, const char *prefix, struct xl_server_cfg **out,
+                         struct xl_err *err)
+{
+    struct xl_server_cfg *cfg = xl_calloc(1, sizeof(*cfg));
+    xl_rc rc;
+
+    if (!cfg)
+        return xl_err_set(err, XL_ENOMEM, "out of memory");
+    rc = path ? xl_cfg_load_file(xl_server_cfg_keys, cfg, path, err)
+              : xl_cfg_defaults(xl_server_cfg_keys, cfg, err);
+    if (rc != XL_OK)
+        goto fail;
+    cfg->prefix = xl_strdup(prefix ? prefix : ".");
+    cfg->data_path = cfg->prefix ? xl_path_join(cfg->prefix, cfg->data_dir) : NULL;
+    if (!cfg->data_path) {
+        rc = xl_err_set(err, XL_ENOMEM, "out of memory");
+        goto fail;
+    }
+    *out = cfg;
+    return XL_OK;
+fail:
+    xl_server_cfg_free(cfg);
+    return rc;
+}
+
+void xl_server_cfg_free(struct xl_server_cfg *cfg)
+{
+    if (!cfg)
+        return;
+    xl_cfg_cleanup(xl_server_cfg_keys, cfg);
+    xl_free(cfg->prefix);
+    xl_free(cfg->data_path);
+    xl_free(cfg);
+}

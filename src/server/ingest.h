@@ -1,0 +1,58 @@
+/* xluo-server: decoding and validation of agent batches (docs/protocol.md).
+ *
+ * xl_ingest_decode is a pure function of the body (the fuzz target
+ * tests/fuzz/fuzz_ingest.c drives it): it parses, checks every field and
+ * every record, and either fills a batch or names the first problem. */
+#ifndef XL_INGEST_H
+#define XL_INGEST_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/metric.h"
+#include "common/rc.h"
+
+#define XL_PROTO_VERSION 1
+#define XL_AGENT_ID_LEN 32
+
+struct xl_ingest_limits {
+    size_t max_records;
+    int64_t max_age_ms;  /* oldest accepted ts = now - max_age_ms */
+    int64_t max_skew_ms; /* newest accepted ts = now + max_skew_ms */
+};
+
+struct xl_ingest_metric {
+    const char *name;
+    struct xl_label *labels; /* points into the batch's label array */
+    size_t nlabels;
+    int64_t ts_ms;
+    double value;
+};
+
+/* A decoded batch. Every string points into root, which the batch owns. */
+struct xl_batch {
+    json_t *root;
+    const char *agent_id;
+    uint64_t seq;
+    int64_t sent_ms;
+    struct xl_ingest_metric *metrics;
+    size_t nmetrics;
+    struct xl_label *labels; /* storage for every record's labels */
+};
+
+/* Decode body. Errors: XL_EPARSE (not JSON, or the envelope is wrong: 400),
+ * XL_EPROTO (unsupported version: 400), XL_ETOOBIG (too many records: 413),
+ * XL_EINVAL (a record is invalid: 422). err names the place: "body:1:57"
+ * for JSON syntax, "records[12].ts" for fields. On error out is empty. */
+xl_rc xl_ingest_decode(const char *body, size_t len, const struct xl_ingest_limits *lim,
+                       int64_t now_ms, struct xl_batch *out, struct xl_err *err);
+void xl_batch_cleanup(struct xl_batch *b);
+
+/* Check an agent id: 32 lowercase hex characters. */
+bool xl_agent_id_valid(const char *s);
+
+/* Read a JSON number, or one of the strings "NaN", "+Inf", "-Inf", "Inf". */
+bool xl_json_number(const json_t *v, double *out);
+
+#endif

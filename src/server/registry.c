@@ -1,0 +1,381 @@
+/* xluo-server: agent registry in memory, persisted in SQLite. */
+#include "registry.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+
+struct agent {
+    char *id, *host, *ip, *version;
+    json_t *labels;
+    json_t *stats;
+    int64_t first_seen, last_seen, hb_ms, started;
+    uint64_t last_seq;
+    bool dirty;
+};
+
+struct xl_registry {
+    pthread_mutex_t lock;
+    sqlite3 *db;
+    struct agent *agents;
+    size_t n, cap;
+    int64_t missed;
+};
+
+static const char schema[] =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=NORMAL;"
+    "CREATE TABLE IF NOT EXISTS agents ("
+    " id TEXT PRIMARY KEY, host TEXT NOT NULL, ip TEXT, version TEXT, labels TEXT,"
+    " first_seen INTEGER, last_seen INTEGER, heartbeat_ms INTEGER, started INTEGER,"
+    " last_seq INTEGER);";
+
+static void agent_cleanup(struct agent *a)
+{
+    xl_free(a->id);
+    xl_free(a->host);
+    xl_free(a->ip);
+    xl_free(a->version);
+    json_decref(a->labels);
+    json_decref(a->stats);
+}
+
+static struct agent *find(struct xl_registry *r, const char *id)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (strcmp(r->agents[i].id, id) == 0)
+            return &r->agents[i];
+    return NULL;
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? (const char *)t : "";
+}
+
+static xl_rc load_all(struct xl_registry *r, struct xl_err *err)
+{
+    sqlite3_stmt *st;
+    xl_rc rc = XL_OK;
+    int s;
+
+    if (sqlite3_prepare_v2(r->db,
+                           "SELECT id, host, ip, version, labels, first_seen, last_seen,"
+                           " heartbeat_ms, started, last_seq FROM agents",
+                           -1, &st, NULL) != SQLITE_OK)
+        return xl_err_set(err, XL_EDB, "registry: %s", sqlite3_errmsg(r->db));
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        struct agent a = {0};
+        if (xl_grow((void **)&r->agents, &r->cap, r->n + 1, sizeof(*r->agents)) < 0) {
+            rc = xl_err_set(err, XL_ENOMEM, "out of memory");
+            break;
+        }
+        a.id = xl_strdup(col_text(st, 0));
+        a.host = xl_strdup(col_text(st, 1));
+        a.ip = xl_strdup(col_text(st, 2));
+        a.version = xl_strdup(col_text(st, 3));
+        a.labels = json_loads(col_text(st, 4), 0, NULL);
+        if (!a.labels)
+            a.labels = json_object();
+        a.first_seen = sqlite3_column_int64(st, 5);
+        a.last_seen = sqlite3_column_int64(st, 6);
+        a.hb_ms = sqlite3_column_int64(st, 7);
+        a.started = sqlite3_column_int64(st, 8);
+        a.last_seq = (uint64_t)sqlite3_column_int64(st, 9);
+        if (!a.id || !a.host || !a.ip || !a.version || !a.labels) {
+            agent_cleanup(&a);
+            rc = xl_err_set(err, XL_ENOMEM, "out of memory");
+            break;
+        }
+        r->agents[r->n++] = a;
+    }
+    if (rc == XL_OK && s != SQLITE_DONE)
+        rc = xl_err_set(err, XL_EDB, "registry: %s", sqlite3_errmsg(r->db));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+xl_rc xl_registry_open(const char *db_path, int64_t offline_after_missed,
+                       struct xl_registry **out, struct xl_err *err)
+{
+    struct xl_registry *r = xl_calloc(1, sizeof(*r));
+    char *msg = NULL;
+    xl_rc rc;
+
+    if (!r)
+        return xl_err_set(err, XL_ENOMEM, "out of memory");
+    pthread_mutex_init(&r->lock, NULL);
+    r->missed = offline_after_missed;
+    if (sqlite3_open_v2(db_path, &r->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK) {
+        rc = xl_err_set(err, XL_EDB, "%s: %s", db_path,
+                        r->db ? sqlite3_errmsg(r->db) : "cannot open");
+        goto fail;
+    }
+    sqlite3_busy_timeout(r->db, 5000);
+    if (sqlite3_exec(r->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+        rc = xl_err_set(err, XL_EDB, "%s: %s", db_path, msg ? msg : "schema");
+        sqlite3_free(msg);
+        goto fail;
+    }
+    if ((rc = load_all(r, err)) != XL_OK)
+        goto fail;
+    *out = r;
+    return XL_OK;
+fail:
+    xl_registry_close(r);
+    return rc;
+}
+
+void xl_registry_close(struct xl_registry *r)
+{
+    if (!r)
+        return;
+    if (r->db)
+        xl_registry_flush(r, NULL);
+    for (size_t i = 0; i < r->n; i++)
+        agent_cleanup(&r->agents[i]);
+    xl_free(r->agents);
+    sqlite3_close(r->db);
+    pthread_mutex_destroy(&r->lock);
+    xl_free(r);
+}
+
+static xl_rc persist(struct xl_registry *r, const struct agent *a, struct xl_err *err)
+{
+    sqlite3_stmt *st;
+    char *labels = json_dumps(a->labels, JSON_COMPACT | JSON_SORT_KEYS);
+    xl_rc rc = XL_OK;
+
+    if (sqlite3_prepare_v2(r->db,
+                           "INSERT OR REPLACE INTO agents (id, host, ip, version, labels,"
+                           " first_seen, last_seen, heartbeat_ms, started, last_seq)"
+                           " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        free(labels);
+        return xl_err_set(err, XL_EDB, "registry: %s", sqlite3_errmsg(r->db));
+    }
+    sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, a->host, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, a->ip, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, a->version, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, labels ? labels : "{}", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 6, a->first_seen);
+    sqlite3_bind_int64(st, 7, a->last_seen);
+    sqlite3_bind_int64(st, 8, a->hb_ms);
+    sqlite3_bind_int64(st, 9, a->started);
+    sqlite3_bind_int64(st, 10, (sqlite3_int64)a->last_seq);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = xl_err_set(err, XL_EDB, "registry: %s", sqlite3_errmsg(r->db));
+    sqlite3_finalize(st);
+    free(labels);
+    return rc;
+}
+
+xl_rc xl_registry_register(struct xl_registry *r, const struct xl_agent_info *info,
+                           int64_t now_ms, struct xl_err *err)
+{
+    struct agent *a, fresh = {0};
+    xl_rc rc;
+
+    fresh.id = xl_strdup(info->id);
+    fresh.host = xl_strdup(info->host);
+    fresh.ip = xl_strdup(info->ip ? info->ip : "");
+    fresh.version = xl_strdup(info->version ? info->version : "");
+    fresh.labels = info->labels ? json_deep_copy(info->labels) : json_object();
+    if (!fresh.id || !fresh.host || !fresh.ip || !fresh.version || !fresh.labels) {
+        agent_cleanup(&fresh);
+        return xl_err_set(err, XL_ENOMEM, "out of memory");
+    }
+    fresh.hb_ms = info->heartbeat_interval_ms;
+    fresh.started = info->started_ms;
+    fresh.first_seen = fresh.last_seen = now_ms;
+
+    pthread_mutex_lock(&r->lock);
+    if ((a = find(r, info->id))) {
+        fresh.first_seen = a->first_seen;
+        fresh.last_seq = a->last_seq;
+        fresh.stats = a->stats;
+        a->stats = NULL;
+        agent_cleanup(a);
+        *a = fresh;
+    } else if (xl_grow((void **)&r->agents, &r->cap, r->n + 1, sizeof(*r->agents)) < 0) {
+        pthread_mutex_unlock(&r->lock);
+        agent_cleanup(&fresh);
+        return xl_err_set(err, XL_ENOMEM, "out of memory");
+    } else {
+        a = &r->agents[r->n++];
+        *a = fresh;
+    }
+    rc = persist(r, a, err);
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+xl_rc xl_registry_touch(struct xl_registry *r, const char *id, int64_t now_ms, uint64_t seq,
+                        const json_t *stats)
+{
+    struct agent *a;
+
+    pthread_mutex_lock(&r->lock);
+    if (!(a = find(r, id))) {
+        pthread_mutex_unlock(&r->lock);
+        return XL_ENOENT;
+    }
+    if (now_ms > a->last_seen)
+        a->last_seen = now_ms;
+    if (seq > a->last_seq)
+        a->last_seq = seq;
+    if (stats) {
+        json_t *copy = json_deep_copy(stats);
+        if (copy) {
+            json_decref(a->stats);
+            a->stats = copy;
+        }
+    }
+    a->dirty = true;
+    pthread_mutex_unlock(&r->lock);
+    return XL_OK;
+}
+
+void xl_agent_snapshot_cleanup(struct xl_agent_snapshot *s)
+{
+    for (size_t i = 0; i < s->nlabels; i++) {
+        xl_free((char *)s->labels[i].name);
+        xl_free((char *)s->labels[i].value);
+    }
+    xl_free(s->labels);
+    xl_free(s->host);
+    memset(s, 0, sizeof(*s));
+}
+
+xl_rc xl_registry_snapshot(struct xl_registry *r, const char *id, struct xl_agent_snapshot *out)
+{
+    struct agent *a;
+    const char *k;
+    json_t *v;
+    xl_rc rc = XL_OK;
+
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&r->lock);
+    if (!(a = find(r, id))) {
+        rc = XL_ENOENT;
+        goto out;
+    }
+    out->host = xl_strdup(a->host);
+    out->labels = xl_calloc(json_object_size(a->labels) + 1, sizeof(*out->labels));
+    if (!out->host || !out->labels) {
+        rc = XL_ENOMEM;
+        goto out;
+    }
+    json_object_foreach(a->labels, k, v) {
+        struct xl_label *l = &out->labels[out->nlabels];
+        if (!json_is_string(v))
+            continue;
+        l->name = xl_strdup(k);
+        l->value = xl_strdup(json_string_value(v));
+        out->nlabels++;
+        if (!l->name || !l->value) {
+            rc = XL_ENOMEM;
+            goto out;
+        }
+    }
+out:
+    pthread_mutex_unlock(&r->lock);
+    if (rc != XL_OK)
+        xl_agent_snapshot_cleanup(out);
+    return rc;
+}
+
+static bool online(const struct xl_registry *r, const struct agent *a, int64_t now_ms)
+{
+    int64_t hb = a->hb_ms > 0 ? a->hb_ms : 10000;
+    return now_ms - a->last_seen <= hb * r->missed;
+}
+
+static json_t *agent_json(const struct xl_registry *r, const struct agent *a, int64_t now_ms)
+{
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:O, s:s, s:I, s:I, s:I, s:I, s:I}", "id",
+                          a->id, "host", a->host, "ip", a->ip, "version", a->version, "labels",
+                          a->labels, "status", online(r, a, now_ms) ? "online" : "offline",
+                          "first_seen", (json_int_t)a->first_seen, "last_seen",
+                          (json_int_t)a->last_seen, "heartbeat_interval_ms",
+                          (json_int_t)a->hb_ms, "started", (json_int_t)a->started, "last_seq",
+                          (json_int_t)a->last_seq);
+    if (j && a->stats)
+        json_object_set(j, "stats", a->stats);
+    return j;
+}
+
+static int by_host(const void *x, const void *y)
+{
+    const struct agent *a = *(const struct agent *const *)x, *b = *(const struct agent *const *)y;
+    int c = strcmp(a->host, b->host);
+    return c ? c : strcmp(a->id, b->id);
+}
+
+json_t *xl_registry_json(struct xl_registry *r, const char *id, int64_t now_ms)
+{
+    json_t *res = NULL, *arr;
+    struct agent **order;
+
+    pthread_mutex_lock(&r->lock);
+    if (id) {
+        struct agent *a = find(r, id);
+        res = a ? agent_json(r, a, now_ms) : NULL;
+        goto out;
+    }
+    if (!(order = xl_calloc(r->n + 1, sizeof(*order))))
+        goto out;
+    for (size_t i = 0; i < r->n; i++)
+        order[i] = &r->agents[i];
+    qsort(order, r->n, sizeof(*order), by_host);
+    arr = json_array();
+    for (size_t i = 0; arr && i < r->n; i++)
+        json_array_append_new(arr, agent_json(r, order[i], now_ms));
+    xl_free(order);
+    res = arr ? json_pack("{s:o}", "agents", arr) : NULL;
+out:
+    pthread_mutex_unlock(&r->lock);
+    return res;
+}
+
+void xl_registry_counts(struct xl_registry *r, int64_t now_ms, uint64_t *on, uint64_t *off)
+{
+    *on = *off = 0;
+    pthread_mutex_lock(&r->lock);
+    for (size_t i = 0; i < r->n; i++) {
+        if (online(r, &r->agents[i], now_ms))
+            (*on)++;
+        else
+            (*off)++;
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+xl_rc xl_registry_flush(struct xl_registry *r, struct xl_err *err)
+{
+    xl_rc rc = XL_OK;
+    bool any = false;
+
+    pthread_mutex_lock(&r->lock);
+    for (size_t i = 0; i < r->n && rc == XL_OK; i++) {
+        if (!r->agents[i].dirty)
+            continue;
+        if (!any) {
+            sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL);
+            any = true;
+        }
+        if ((rc = persist(r, &r->agents[i], err)) == XL_OK)
+            r->agents[i].dirty = false;
+    }
+    if (any)
+        sqlite3_exec(r->db, rc == XL_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}

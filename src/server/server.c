@@ -1,0 +1,166 @@
+/* xluo-server: start-up, the signal loop and shutdown. */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/log.h"
+#include "common/units.h"
+
+/* Use the configured token, or the one kept in data/<file>, or make one and
+ * keep it there (mode 0600) so that a server is never left open. */
+static xl_rc load_token(const char *configured, const char *data, const char *file, char **out,
+                        struct xl_err *err)
+{
+    char path[4096], buf[128];
+    unsigned char rnd[24];
+    ssize_t n;
+    int fd;
+
+    if (configured && *configured) {
+        *out = xl_strdup(configured);
+        return *out ? XL_OK : xl_err_set(err, XL_ENOMEM, "out of memory");
+    }
+    snprintf(path, sizeof(path), "%s/%s", data, file);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+            return xl_err_set(err, XL_EIO, "%s: empty token file", path);
+        buf[n] = '\0';
+        buf[strcspn(buf, "\r\n")] = '\0';
+        *out = xl_strdup(buf);
+        return *out ? XL_OK : xl_err_set(err, XL_ENOMEM, "out of memory");
+    }
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+        return xl_err_sys(err, XL_EIO, errno, "getrandom");
+    for (size_t i = 0; i < sizeof(rnd); i++)
+        snprintf(buf + 2 * i, 3, "%02x", rnd[i]);
+    if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+        return xl_err_sys(err, XL_EIO, errno, "cannot create %s", path);
+    n = write(fd, buf, strlen(buf));
+    if (n != (ssize_t)strlen(buf) || write(fd, "\n", 1) != 1 || fsync(fd) < 0) {
+        close(fd);
+        return xl_err_sys(err, XL_EIO, errno, "cannot write %s", path);
+    }
+    close(fd);
+    xl_log_warn("server", "%s is not set in the config: generated one in %s", file, path);
+    *out = xl_strdup(buf);
+    return *out ? XL_OK : xl_err_set(err, XL_ENOMEM, "out of memory");
+}
+
+static xl_rc server_open(struct xl_server *s, struct xl_err *err)
+{
+    struct xl_server_cfg *c = s->cfg;
+    struct xl_tsdb_opts to = {0};
+    struct xl_http_opts ho = {0};
+    char *path;
+    xl_rc rc;
+
+    if ((rc = xl_mkdirs(c->data_path, err)) != XL_OK)
+        return rc;
+    if ((rc = load_token(c->agent_token, c->data_path, "agent_token", &s->agent_token, err)) ||
+        (rc = load_token(c->api_token, c->data_path, "api_token", &s->api_token, err)))
+        return rc;
+    if (!(path = xl_path_join(c->data_path, "server.db")))
+        return xl_err_set(err, XL_ENOMEM, "out of memory");
+    rc = xl_registry_open(path, c->offline_after_missed, &s->reg, err);
+    xl_free(path);
+    if (rc != XL_OK)
+        return rc;
+    if (!(path = xl_path_join(c->data_path, "metrics")))
+        return xl_err_set(err, XL_ENOMEM, "out of memory");
+    to.dir = path;
+    to.sync = strcmp(c->store.sync, "none") == 0 ? XL_TSDB_SYNC_NONE : XL_TSDB_SYNC_ALWAYS;
+    to.flush_interval_ms = c->store.flush_interval;
+    to.wal_max_bytes = c->store.wal_max_size;
+    to.retention_ms = c->store.retention;
+    rc = xl_tsdb_open(&to, &s->tsdb, err);
+    xl_free(path);
+    if (rc != XL_OK)
+        return rc;
+    s->limits.max_records = (size_t)c->max_records;
+    s->limits.max_age_ms = c->max_sample_age;
+    s->limits.max_skew_ms = c->max_clock_skew;
+    ho.listen = c->listen;
+    ho.threads = (unsigned)c->threads;
+    ho.max_body = (size_t)c->max_body;
+    ho.agent_token = s->agent_token;
+    ho.api_token = s->api_token;
+    ho.routes = xl_server_routes;
+    ho.app = s;
+    return xl_http_start(&ho, &s->http, err);
+}
+
+static void server_close(struct xl_server *s)
+{
+    struct xl_err err = {0};
+
+    /* Stop taking requests first, so that nothing is acknowledged after the
+     * store is closed; the store's close checkpoints the head. */
+    xl_http_stop(s->http);
+    if (s->reg && xl_registry_flush(s->reg, &err) != XL_OK)
+        xl_log_error("server", "registry flush: %s", err.msg);
+    xl_registry_close(s->reg);
+    xl_tsdb_close(s->tsdb);
+    xl_free(s->agent_token);
+    xl_free(s->api_token);
+}
+
+int xl_server_run(void *cfgp, const struct xl_daemon_opts *opts)
+{
+    struct xl_server s = {.cfg = cfgp, .started_ms = xl_now_ms()};
+    struct xl_err err = {0};
+    struct timespec tick = {1, 0};
+    enum xl_log_level lvl;
+    sigset_t set;
+    int sig, code = 0;
+
+    if (!opts->debug && xl_log_level_parse(s.cfg->log_level, &lvl) == XL_OK)
+        xl_log_set_level(lvl);
+    /* Block the signals we wait for before any thread exists, so every
+     * thread inherits the mask and only sigtimedwait below sees them. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (server_open(&s, &err) != XL_OK) {
+        xl_log_error("server", "%s", err.msg);
+        if (opts->foreground && opts->ready_fd < 0)
+            fprintf(stderr, "xluo-server: %s\n", err.msg);
+        xl_daemon_ready(opts, false, err.msg);
+        code = 1;
+        goto out;
+    }
+    xl_log_info("server", "listening on %s (port %u), data in %s", s.cfg->listen,
+                xl_http_port(s.http), s.cfg->data_path);
+    xl_daemon_ready(opts, true, NULL);
+    for (;;) {
+        sig = sigtimedwait(&set, NULL, &tick);
+        if (sig == SIGTERM || sig == SIGINT) {
+            xl_log_info("server", "signal %d: shutting down", sig);
+            break;
+        }
+        if (sig == SIGHUP) {
+            if (xl_log_reopen(&err) != XL_OK)
+                xl_log_error("server", "%s", err.msg);
+            xl_log_info("server", "SIGHUP: log reopened");
+        }
+        if (xl_registry_flush(s.reg, &err) != XL_OK)
+            xl_log_rl(XL_LOG_ERROR, 60, "server", "registry: %s", err.msg);
+    }
+out:
+    server_close(&s);
+    return code;
+}

@@ -1,0 +1,37 @@
+/* xluo-server: the process that wires config, store, registry and HTTP. */
+#ifndef XL_SERVER_H
+#define XL_SERVER_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "common/daemon.h"
+#include "config.h"
+#include "http.h"
+#include "ingest.h"
+#include "registry.h"
+#include "store/tsdb.h"
+
+enum xl_reject { XL_REJECT_PARSE, XL_REJECT_INVALID, XL_REJECT_TOOBIG, XL_REJECT_AUTH_AGENT,
+                 XL_REJECT_STORE, XL_REJECT_COUNT };
+
+struct xl_server {
+    struct xl_server_cfg *cfg;
+    struct xl_tsdb *tsdb;
+    struct xl_registry *reg;
+    struct xl_http *http;
+    char *agent_token;
+    char *api_token;
+    struct xl_ingest_limits limits;
+    _Atomic uint64_t batches, samples;
+    _Atomic uint64_t rejected[XL_REJECT_COUNT];
+    int64_t started_ms;
+};
+
+/* The routes of the HTTP API (api.c). */
+extern const struct xl_http_route xl_server_routes[];
+
+/* Run until SIGTERM/SIGINT (the daemon's run callback). */
+int xl_server_run(void *cfg, const struct xl_daemon_opts *opts);
+
+#endif
