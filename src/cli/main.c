@@ -1,1 +1,9 @@
-int main(void) { return 1; } /* replaced by the real cli entry point */
+/* xluo: the command-line client; everything is in xlcli (src/cli/cli.c). */
+#include <stdio.h>
+
+#include "cli.h"
+
+int main(int argc, char **argv)
+{
+    return xl_cli_main(argc, argv, stdout, stderr);
+}

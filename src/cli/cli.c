@@ -1,0 +1,240 @@
+/* xluo: the client's entry point, its subcommand table and help. */
+#include "cli.h"
+
+#include <ctype.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "common/daemon.h"
+#include "common/units.h"
+#include "fmt.h"
+#include "http.h"
+#include "table.h"
+
+#define ARG(field) offsetof(struct xl_cli_args, field)
+
+static const struct xl_cli_opt no_opts[] = {
+    {NULL, 0, 0, 0, NULL, NULL, NULL},
+};
+
+static const struct xl_cli_opt filter_opts[] = {
+    {"--host", 0, XL_CLI_OPT_STR, ARG(host), "H", "only this host (same as --match host=H)", NULL},
+    {"--match", 0, XL_CLI_OPT_LIST, ARG(match), "SEL",
+     "label=value or label!=value; repeat: all must hold", xl_cli_check_selector},
+    {NULL, 0, 0, 0, NULL, NULL, NULL},
+};
+
+static const struct xl_cli_opt query_opts[] = {
+    {"--host", 0, XL_CLI_OPT_STR, ARG(host), "H", "only this host (same as --match host=H)", NULL},
+    {"--match", 0, XL_CLI_OPT_LIST, ARG(match), "SEL",
+     "label=value or label!=value; repeat: all must hold", xl_cli_check_selector},
+    {"--since", 0, XL_CLI_OPT_STR, ARG(since), "DUR", "from DUR ago until now (default 1h)",
+     xl_cli_check_duration},
+    {"--from", 0, XL_CLI_OPT_STR, ARG(from), "T", "start: 1h (ago), '2026-11-21 08:00', epoch ms",
+     xl_cli_check_time},
+    {"--to", 0, XL_CLI_OPT_STR, ARG(to), "T", "end, the same forms (default now)",
+     xl_cli_check_time},
+    {"--step", 0, XL_CLI_OPT_STR, ARG(step), "DUR", "one point per DUR bucket (e.g. 1m, 5m)",
+     xl_cli_check_duration},
+    {"--agg", 0, XL_CLI_OPT_STR, ARG(agg), "A",
+     "avg|min|max|last|sum|count per bucket, or raw samples", xl_cli_check_agg},
+    {NULL, 0, 0, 0, NULL, NULL, NULL},
+};
+
+static int help_main(const struct xl_cli_ctx *c);
+
+static const struct xl_cli_cmd cmds[] = {
+    {"agents", xl_cli_get_and_render, "agents", "list the agents and whether they are online",
+     "One line per agent known to the server, sorted by host: its id (first 8\n"
+     "characters), address, version, status, when it was last heard from and its\n"
+     "labels.",
+     NULL, false, no_opts, xl_cli_agents_url, xl_cli_agents_render},
+    {"metrics", xl_cli_get_and_render, "metrics [--host H] [--match SEL]...",
+     "list metric names and how many series each has",
+     "One line per metric name with the number of series (label sets) that match\n"
+     "the selectors, sorted by name.",
+     NULL, false, filter_opts, xl_cli_metrics_url, xl_cli_metrics_render},
+    {"series", xl_cli_get_and_render, "series [NAME] [--host H] [--match SEL]...",
+     "list the label sets of a metric",
+     "One line per series of metric NAME (of every metric when NAME is left out),\n"
+     "one column per label name.",
+     "NAME", false, filter_opts, xl_cli_series_url, xl_cli_series_render},
+    {"query", xl_cli_get_and_render,
+     "query NAME [--host H] [--match SEL]... [--since DUR | --from T] [--to T]\n"
+     "       [--step DUR] [--agg A]",
+     "print the points of a metric over a time range",
+     "For each series of metric NAME, a line with its labels, then one TIME (local)\n"
+     "and VALUE line per point. The range is the last hour unless --since or\n"
+     "--from/--to say otherwise. Without --step, a range of up to an hour shows\n"
+     "every stored sample (agg raw); a longer range is cut into at most about 120\n"
+     "buckets of a round step (1m, 5m, 15m, 1h, ...) averaged (agg avg, or the\n"
+     "--agg given).",
+     "NAME", true, query_opts, xl_cli_query_url, xl_cli_query_render},
+    {"help", help_main, "help [COMMAND]", "show the help of a command", NULL, "COMMAND", false,
+     no_opts, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL, false, NULL, NULL, NULL},
+};
+
+const struct xl_cli_cmd *xl_cli_cmds(void)
+{
+    return cmds;
+}
+
+const struct xl_cli_cmd *xl_cli_cmd_find(const char *name)
+{
+    for (const struct xl_cli_cmd *c = cmds; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+int xl_cli_exit_code(xl_rc rc)
+{
+    switch (rc) {
+    case XL_OK: return XL_CLI_EXIT_OK;
+    case XL_ECONN:
+    case XL_ETIMEOUT:
+    case XL_EAUTH: return XL_CLI_EXIT_NOCONN;
+    default: return XL_CLI_EXIT_FAIL;
+    }
+}
+
+static void usage_global(FILE *out)
+{
+    struct xl_table *t = xl_table_new(2);
+
+    fprintf(out, "usage: xluo [OPTIONS] COMMAND [ARGS]\n\n"
+                 "The command-line client of the xluo server.\n\ncommands:\n");
+    for (const struct xl_cli_cmd *c = cmds; t && c->name; c++) {
+        char left[32];
+
+        snprintf(left, sizeof(left), "  %s", c->name);
+        if (xl_table_add(t, left) != XL_OK || xl_table_add(t, c->summary) != XL_OK)
+            break;
+    }
+    if (t)
+        xl_table_print(t, out);
+    xl_table_free(t);
+    fprintf(out, "\noptions (before or after the command):\n");
+    xl_cli_opts_print(xl_cli_global_opts, out);
+    fprintf(out, "\n'xluo COMMAND --help' shows a command's options. Exit status: 0 ok,\n"
+                 "1 the server answered with an error, 2 the server is unreachable or\n"
+                 "rejected the token, 64 usage error.\n");
+}
+
+static void usage_cmd(const struct xl_cli_cmd *cmd, FILE *out)
+{
+    fprintf(out, "usage: xluo %s\n\n%c%s.\n", cmd->usage, toupper((unsigned char)cmd->summary[0]),
+            cmd->summary + 1);
+    if (cmd->help)
+        fprintf(out, "\n%s\n", cmd->help);
+    if (cmd->opts && cmd->opts[0].name) {
+        fprintf(out, "\noptions:\n");
+        xl_cli_opts_print(cmd->opts, out);
+    }
+    fprintf(out, "\nglobal options:\n");
+    xl_cli_opts_print(xl_cli_global_opts, out);
+}
+
+/* `xluo help [COMMAND]`. */
+static int help_main(const struct xl_cli_ctx *c)
+{
+    const struct xl_cli_cmd *cmd = NULL;
+
+    if (c->args.name && !(cmd = xl_cli_cmd_find(c->args.name))) {
+        fprintf(c->err, "xluo: unknown command '%s'\n\n", c->args.name);
+        usage_global(c->err);
+        return XL_CLI_EXIT_USAGE;
+    }
+    if (cmd)
+        usage_cmd(cmd, c->out);
+    else
+        usage_global(c->out);
+    return XL_CLI_EXIT_OK;
+}
+
+int xl_cli_get_and_render(const struct xl_cli_ctx *c)
+{
+    const struct xl_cli_args *a = &c->args;
+    struct xl_err err = {0};
+    struct xl_buf url, body;
+    json_t *root = NULL;
+    long status = 0;
+    xl_rc rc;
+
+    xl_buf_init(&url, XL_CLI_MAX_URL);
+    xl_buf_init(&body, XL_CLI_MAX_BODY);
+    if ((rc = a->cmd->url(c, &url, &err)) != XL_OK)
+        goto out;
+    if ((rc = xl_cli_http_get(url.data, a->server, a->token, a->timeout_ms, &status, &body,
+                              &err)) != XL_OK)
+        goto out;
+    if ((rc = xl_cli_decode(status, body.data, body.len, &root, &err)) != XL_OK)
+        goto out;
+    if (a->json) {
+        xl_cli_json_pretty(body.data, body.len, c->out);
+    } else if ((rc = a->cmd->render(c, root, &err)) != XL_OK) {
+        if (rc == XL_EPROTO)
+            xl_err_prefix(&err, "unexpected answer from the server: ");
+        goto out;
+    }
+    if (fflush(c->out) != 0 || ferror(c->out))
+        rc = xl_err_set(&err, XL_EIO, "cannot write the output");
+out:
+    if (rc != XL_OK) {
+        if (!err.msg[0])
+            xl_err_set(&err, rc, "%s", xl_rc_str(rc));
+        fprintf(c->err, "xluo: %s\n", err.msg);
+    }
+    json_decref(root);
+    xl_buf_cleanup(&body);
+    xl_buf_cleanup(&url);
+    return rc == XL_EINVAL && status == 0 ? XL_CLI_EXIT_USAGE : xl_cli_exit_code(rc);
+}
+
+int xl_cli_main(int argc, char **argv, FILE *out, FILE *errf)
+{
+    struct xl_cli_ctx c = {.out = out, .err = errf};
+    struct xl_err err = {0};
+    int code;
+    xl_rc rc;
+
+    xl_cli_args_init(&c.args);
+    c.now_ms = xl_now_ms();
+    if ((rc = xl_cli_args_parse(&c.args, argc, argv, &err)) == XL_ENOMEM) {
+        fprintf(errf, "xluo: %s\n", err.msg);
+        code = XL_CLI_EXIT_FAIL;
+        goto out;
+    } else if (rc != XL_OK) {
+        fprintf(errf, "xluo: %s\n", err.msg);
+        if (c.args.cmd)
+            fprintf(errf, "usage: xluo %s\n(xluo %s --help for more)\n", c.args.cmd->usage,
+                    c.args.cmd->name);
+        else
+            fprintf(errf, "usage: xluo [OPTIONS] COMMAND [ARGS]\n(xluo --help for more)\n");
+        code = XL_CLI_EXIT_USAGE;
+        goto out;
+    }
+    if (c.args.version) {
+        fprintf(out, "xluo %s\n", XL_VERSION);
+        code = XL_CLI_EXIT_OK;
+    } else if (c.args.help) {
+        if (c.args.cmd && c.args.cmd->handler != help_main)
+            usage_cmd(c.args.cmd, out);
+        else
+            help_main(&c);
+        code = XL_CLI_EXIT_OK;
+    } else {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            fprintf(errf, "xluo: cannot initialise libcurl\n");
+            code = XL_CLI_EXIT_FAIL;
+            goto out;
+        }
+        code = c.args.cmd->handler(&c);
+        curl_global_cleanup();
+    }
+out:
+    xl_cli_args_cleanup(&c.args);
+    return code;
+}

@@ -1,1 +1,0 @@
-/* placeholder */ typedef int xl_placeholder_cli;
