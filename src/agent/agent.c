@@ -75,9 +75,9 @@ static void flush_batch(struct xl_agent *a)
     }
     batch = json_pack("{s:i, s:s, s:I, s:I, s:O}", "v", 1, "agent_id", a->id, "seq",
                       (json_int_t)seq, "sent", (json_int_t)xl_now_ms(), "records", a->records);
-    json_array_clear(a->records);
     text = batch ? json_dumps(batch, JSON_COMPACT) : NULL;
     json_decref(batch);
+    json_array_clear(a->records);
     if (!text) {
         xl_log_rl(XL_LOG_ERROR, 60, MOD, "out of memory: %zu records dropped", n);
         return;

@@ -118,9 +118,13 @@ static void pidfile_release(const struct ctx *c)
     }
 }
 
-void xl_daemon_ready(const struct xl_daemon_opts *opts, bool ok, const char *msg)
+/* A start-up failure is reported only after the pidfile is released, so
+ * that `start` returning means `status` already says "not running". */
+static char failure_msg[600];
+
+static void notify(const struct xl_daemon_opts *opts, bool ok, const char *msg)
 {
-    char line[600];
+    char line[620];
     int n;
 
     if (opts->ready_fd < 0)
@@ -130,6 +134,14 @@ void xl_daemon_ready(const struct xl_daemon_opts *opts, bool ok, const char *msg
         xl_log_warn("daemon", "cannot notify the starting process: %s", strerror(errno));
     close(opts->ready_fd);
     ((struct xl_daemon_opts *)opts)->ready_fd = -1;
+}
+
+void xl_daemon_ready(const struct xl_daemon_opts *opts, bool ok, const char *msg)
+{
+    if (ok)
+        notify(opts, true, NULL);
+    else if (!failure_msg[0])
+        snprintf(failure_msg, sizeof(failure_msg), "%s", msg ? msg : "failed");
 }
 
 /* Resolve which config file to load: -c, else <prefix>/conf/<name> if it
@@ -198,12 +210,13 @@ static int run_daemon(const struct ctx *c, bool foreground, bool debug, int read
     xl_log_info("daemon", "%s %s starting (pid %ld, prefix %s, config %s)", c->def->name,
                 XL_VERSION, (long)getpid(), c->prefix, path ? path : "built-in defaults");
     code = c->def->run(cfg, &opts);
-    xl_daemon_ready(&opts, code == 0, "exited during start-up; see the log");
     xl_log_info("daemon", "%s stopped (exit %d)", c->def->name, code);
     pidfile_release(c);
 out_cfg:
     c->def->free_cfg(cfg);
 out:
+    /* Still waiting parent: the run ended before it said it was ready. */
+    notify(&opts, false, failure_msg[0] ? failure_msg : "exited during start-up; see the log");
     xl_free(rundir);
     free(path);
     return code;
@@ -274,10 +287,32 @@ static int do_start(const struct ctx *c)
     return 1;
 }
 
+/* True while pid exists and is not a zombie (a zombie has finished; in a
+ * container nobody may ever reap it). */
+static bool process_alive(pid_t pid)
+{
+    char path[64], buf[256], *p;
+    ssize_t n;
+    int fd;
+
+    if (kill(pid, 0) < 0 && errno == ESRCH)
+        return false;
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return errno != ENOENT;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    p = strrchr(buf, ')');
+    return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
+}
+
 static int do_stop(const struct ctx *c)
 {
-    struct timespec ts = {0, 50 * 1000 * 1000};
-    pid_t pid;
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    pid_t pid, dpid;
     int waited_ms = 0;
 
     switch (pid_state(c, &pid)) {
@@ -297,14 +332,14 @@ static int do_stop(const struct ctx *c)
                 strerror(errno));
         return 1;
     }
-    while (pid_state(c, &pid) == PID_RUNNING) {
+    while (pid_state(c, &dpid) == PID_RUNNING || process_alive(pid)) {
         if (waited_ms >= c->stop_timeout * 1000) {
             fprintf(stderr, "%s: pid %ld did not stop within %ds\n", c->def->name, (long)pid,
                     c->stop_timeout);
             return 1;
         }
         nanosleep(&ts, NULL);
-        waited_ms += 50;
+        waited_ms += 20;
     }
     printf("%s stopped\n", c->def->name);
     return 0;

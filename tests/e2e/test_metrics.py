@@ -109,7 +109,7 @@ class MetricsSlice(TestCase):
         self.assertIn("node_load1", r.stdout)
         r = cli(self.srv, "query", "node_load1", "--since", "5m")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertRegex(r.stdout, r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\d")
+        self.assertRegex(r.stdout, r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{3})?\s+\d")
         r = cli(self.srv, "--json", "agents")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn(self.agent_id, r.stdout)
