@@ -121,7 +121,18 @@ class Daemon:
             self.logf.close()
         code = self.proc.returncode if self.proc else None
         self.proc = None
+        if sig == signal.SIGTERM and code not in (None, 0):
+            raise AssertionError(f"{self.name} exited {code} on SIGTERM:\n{self.log()[-4000:]}")
         return code
+
+    def sanitizer_report(self):
+        """The first ASan/UBSan/LSan report in the output, if any."""
+        text = self.log()
+        for mark in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
+            i = text.find(mark)
+            if i >= 0:
+                return text[max(0, i - 200):i + 3000]
+        return None
 
     def kill(self):
         return self.stop(signal.SIGKILL)
@@ -190,15 +201,21 @@ class TestCase(unittest.TestCase):
         self.daemons = []
 
     def tearDown(self):
+        problems = []
         for d in self.daemons:
             try:
                 d.stop()
-            except AssertionError:
-                pass
+            except AssertionError as e:
+                problems.append(str(e))
+            report = d.sanitizer_report()
+            if report:
+                problems.append(f"{d.name} sanitizer report:\n{report}")
         if os.environ.get("XLUO_KEEP_TMP"):
             print(f"kept {self.tmp}")
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
+        if problems:
+            self.fail("\n".join(problems))
 
     def path(self, *parts):
         return os.path.join(self.tmp, *parts)
