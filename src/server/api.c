@@ -82,10 +82,21 @@ static void h_metrics(void *app, struct xl_http_req *req, struct xl_http_resp *r
                   "xluo_tsdb_checkpoints_total %llu\n"
                   "# HELP xluo_tsdb_chunks Compressed chunks stored.\n"
                   "# TYPE xluo_tsdb_chunks gauge\n"
-                  "xluo_tsdb_chunks %llu\n",
+                  "xluo_tsdb_chunks %llu\n"
+                  "# HELP xluo_tsdb_checkpoint_errors_total Failed checkpoints (retried).\n"
+                  "# TYPE xluo_tsdb_checkpoint_errors_total counter\n"
+                  "xluo_tsdb_checkpoint_errors_total %llu\n"
+                  "# HELP xluo_tsdb_wal_truncated_bytes Torn or corrupt WAL bytes cut off at start-up.\n"
+                  "# TYPE xluo_tsdb_wal_truncated_bytes gauge\n"
+                  "xluo_tsdb_wal_truncated_bytes %llu\n"
+                  "# HELP xluo_tsdb_wal_syncs_total fdatasync calls on the WAL (group commits).\n"
+                  "# TYPE xluo_tsdb_wal_syncs_total counter\n"
+                  "xluo_tsdb_wal_syncs_total %llu\n",
                   (unsigned long long)on, (unsigned long long)off, (unsigned long long)ts.series,
                   (unsigned long long)ts.head_samples, (unsigned long long)ts.wal_bytes,
-                  (unsigned long long)ts.checkpoints, (unsigned long long)ts.chunks);
+                  (unsigned long long)ts.checkpoints, (unsigned long long)ts.chunks,
+                  (unsigned long long)ts.checkpoint_errors,
+                  (unsigned long long)ts.wal_truncated_bytes, (unsigned long long)ts.wal_syncs);
 }
 
 /* Parse a JSON body into *out; answers 400 itself on failure. */

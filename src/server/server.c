@@ -87,6 +87,9 @@ static xl_rc server_open(struct xl_server *s, struct xl_err *err)
     xl_free(path);
     if (rc != XL_OK)
         return rc;
+    if (*xl_tsdb_replay_detail(s->tsdb))
+        xl_log_warn("server", "metric store recovered from a torn write-ahead log: %s",
+                    xl_tsdb_replay_detail(s->tsdb));
     s->limits.max_records = (size_t)c->max_records;
     s->limits.max_age_ms = c->max_sample_age;
     s->limits.max_skew_ms = c->max_clock_skew;

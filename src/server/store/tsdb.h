@@ -79,6 +79,16 @@ struct xl_tsdb_stats {
     uint64_t wal_bytes;
     uint64_t checkpoints;
     uint64_t chunks;
+    /* Added: */
+    uint64_t wal_syncs;              /* fdatasync calls by appenders (group commits) */
+    uint64_t wal_replayed_records;   /* at open */
+    uint64_t wal_replayed_samples;   /* at open */
+    uint64_t wal_truncated_bytes;    /* torn/corrupt WAL bytes cut off at open */
+    uint64_t wal_truncated_segments; /* segments that were cut at open */
+    uint64_t wal_unknown_series;     /* replayed samples naming no known series (skipped) */
+    uint64_t checkpoint_errors;      /* failed checkpoints (retried later) */
+    uint64_t last_checkpoint_ms;     /* duration of the last successful checkpoint */
+    uint64_t chunks_deleted;         /* by retention, since open */
 };
 
 struct xl_tsdb;
@@ -107,12 +117,42 @@ xl_rc xl_tsdb_series(struct xl_tsdb *db, const char *name, const struct xl_match
 
 /* Points of each matching series in [from_ms, to_ms]. With agg NONE the raw
  * samples; otherwise one point per step_ms bucket that has samples, stamped
- * with the bucket start (buckets aligned to multiples of step_ms). */
+ * with the bucket start (buckets aligned to multiples of step_ms).
+ * Series without a point in the range are left out; series come sorted by
+ * name then labels. Where a series has several samples with one timestamp,
+ * the last written wins. */
 xl_rc xl_tsdb_query(struct xl_tsdb *db, const char *name, const struct xl_matcher *m,
                     size_t nm, int64_t from_ms, int64_t to_ms, int64_t step_ms,
                     enum xl_agg agg, xl_tsdb_series_cb cb, void *ctx, struct xl_err *err);
 
 void xl_tsdb_get_stats(struct xl_tsdb *db, struct xl_tsdb_stats *out);
+
+/* What replaying the WAL at open cut off ("wal/00000003.wal: 37 bytes
+ * dropped at offset 1234 (CRC mismatch)"), or "" when the log was clean.
+ * Borrowed, valid until close; meant for one log line at startup. */
+const char *xl_tsdb_replay_detail(struct xl_tsdb *db);
+
+/* Fast path for callers that see the same series again and again: resolve
+ * (creating it if new) the series of name + labels once, then append by
+ * reference. A ref is the series id, stable for the life of the data dir. */
+xl_rc xl_tsdb_series_ref(struct xl_tsdb *db, const char *name, const struct xl_label *labels,
+                         size_t nlabels, uint64_t *ref, struct xl_err *err);
+
+struct xl_tsdb_ref_sample {
+    uint64_t ref; /* from xl_tsdb_series_ref */
+    int64_t ts_ms;
+    double value;
+};
+
+/* Like xl_tsdb_append, by reference. XL_ENOENT for an unknown ref (nothing
+ * appended). */
+xl_rc xl_tsdb_append_refs(struct xl_tsdb *db, const struct xl_tsdb_ref_sample *s, size_t n,
+                          struct xl_err *err);
+
+/* Test hook: when set, called at named points of a checkpoint
+ * ("checkpoint:swapped", "checkpoint:before-commit", "checkpoint:committed",
+ * "checkpoint:done") so that a test can simulate a crash there (_exit). */
+extern void (*xl_tsdb_test_hook)(const char *point);
 
 xl_rc xl_agg_parse(const char *s, enum xl_agg *out);
 
