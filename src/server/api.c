@@ -54,12 +54,20 @@ static void h_metrics(void *app, struct xl_http_req *req, struct xl_http_resp *r
                   "# HELP xluo_ingest_samples_total Metric samples accepted.\n"
                   "# TYPE xluo_ingest_samples_total counter\n"
                   "xluo_ingest_samples_total %llu\n"
+                  "# HELP xluo_ingest_log_lines_total Log lines stored.\n"
+                  "# TYPE xluo_ingest_log_lines_total counter\n"
+                  "xluo_ingest_log_lines_total %llu\n"
+                  "# HELP xluo_ingest_log_duplicates_total Log lines received again and not stored twice.\n"
+                  "# TYPE xluo_ingest_log_duplicates_total counter\n"
+                  "xluo_ingest_log_duplicates_total %llu\n"
                   "# HELP xluo_ingest_rejected_total Batches rejected, by reason.\n"
                   "# TYPE xluo_ingest_rejected_total counter\n",
                   XL_VERSION, (double)s->started_ms / 1000.0, (unsigned long long)hs.status_2xx,
                   (unsigned long long)hs.status_4xx, (unsigned long long)hs.status_5xx,
                   (unsigned long long)hs.bytes_in, (unsigned long long)atomic_load(&s->batches),
-                  (unsigned long long)atomic_load(&s->samples));
+                  (unsigned long long)atomic_load(&s->samples),
+                  (unsigned long long)atomic_load(&s->log_lines),
+                  (unsigned long long)atomic_load(&s->log_duplicates));
     for (int i = 0; i < XL_REJECT_COUNT; i++)
         xl_buf_printf(b, "xluo_ingest_rejected_total{reason=\"%s\"} %llu\n", reasons[i],
                       (unsigned long long)atomic_load(&s->rejected[i]));
@@ -238,6 +246,53 @@ static xl_rc build_samples(const struct xl_batch *b, const struct xl_agent_snaps
     return XL_OK;
 }
 
+/* Store the batch's log lines, then publish the new ones to live
+ * subscribers (repeats of lines already stored are not published). */
+static xl_rc store_logs(struct xl_server *s, const struct xl_batch *b,
+                        const struct xl_agent_snapshot *ag, struct xl_err *err)
+{
+    struct xl_log_rec *recs = xl_calloc(b->nlogs, sizeof(*recs));
+    struct xl_log_row *rows = xl_calloc(b->nlogs, sizeof(*rows));
+    int64_t *ids = xl_calloc(b->nlogs, sizeof(*ids));
+    size_t nnew = 0;
+    xl_rc rc;
+
+    if (!recs || !rows || !ids) {
+        rc = xl_err_set(err, XL_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < b->nlogs; i++) {
+        const struct xl_ingest_log *l = &b->logs[i];
+        recs[i] = (struct xl_log_rec){.host = ag->host, .agent_id = b->agent_id,
+                                      .input = l->input, .path = l->file,
+                                      .file_uid = l->file_uid, .offset = l->offset,
+                                      .part = l->part, .parts = l->parts, .ts_ms = l->ts_ms,
+                                      .line = l->text, .len = l->len, .filters = l->matched};
+    }
+    if ((rc = xl_logstore_append(s->logs, recs, b->nlogs, ids, err)) != XL_OK)
+        goto out;
+    for (size_t i = 0; i < b->nlogs; i++) {
+        if (!ids[i])
+            continue;
+        rows[nnew++] = (struct xl_log_row){.id = ids[i], .ts_ms = recs[i].ts_ms,
+                                           .host = recs[i].host, .agent_id = recs[i].agent_id,
+                                           .input = recs[i].input, .path = recs[i].path,
+                                           .line = recs[i].line, .filters = recs[i].filters,
+                                           .file_uid = recs[i].file_uid,
+                                           .offset = recs[i].offset, .part = recs[i].part,
+                                           .parts = recs[i].parts};
+    }
+    atomic_fetch_add(&s->log_lines, nnew);
+    atomic_fetch_add(&s->log_duplicates, b->nlogs - nnew);
+    if (nnew)
+        xl_live_publish(s->live, rows, nnew);
+out:
+    xl_free(recs);
+    xl_free(rows);
+    xl_free(ids);
+    return rc;
+}
+
 static void h_ingest(void *app, struct xl_http_req *req, struct xl_http_resp *resp)
 {
     struct xl_server *s = app;
@@ -287,16 +342,26 @@ static void h_ingest(void *app, struct xl_http_req *req, struct xl_http_resp *re
         xl_http_error(resp, 503, "out of memory", "try again later");
         goto out_snap;
     }
-    if (xl_tsdb_append(s->tsdb, smp, b.nmetrics, &err) != XL_OK) {
+    if (b.nmetrics && xl_tsdb_append(s->tsdb, smp, b.nmetrics, &err) != XL_OK) {
         atomic_fetch_add(&s->rejected[XL_REJECT_STORE], 1);
         xl_log_rl(XL_LOG_ERROR, 10, "ingest", "store append failed: %s", err.msg);
+        xl_http_error(resp, 503, "store unavailable", "%s", err.msg);
+        goto out_samples;
+    }
+    /* A retry after a failure here re-appends the metrics: the store keeps
+     * the last write per timestamp, and the log store drops repeats, so the
+     * retry is harmless. */
+    if (b.nlogs && (rc = store_logs(s, &b, &ag, &err)) != XL_OK) {
+        atomic_fetch_add(&s->rejected[XL_REJECT_STORE], 1);
+        xl_log_rl(XL_LOG_ERROR, 10, "ingest", "log store append failed: %s", err.msg);
         xl_http_error(resp, 503, "store unavailable", "%s", err.msg);
         goto out_samples;
     }
     xl_registry_touch(s->reg, b.agent_id, xl_now_ms(), b.seq, NULL);
     atomic_fetch_add(&s->batches, 1);
     atomic_fetch_add(&s->samples, b.nmetrics);
-    xl_http_json(resp, 200, json_pack("{s:I, s:I}", "accepted", (json_int_t)b.nmetrics, "seq",
+    xl_http_json(resp, 200, json_pack("{s:I, s:I}", "accepted",
+                                      (json_int_t)(b.nmetrics + b.nlogs), "seq",
                                       (json_int_t)b.seq));
 out_samples:
     xl_free(smp);
@@ -578,5 +643,8 @@ const struct xl_http_route xl_server_routes[] = {
     {"GET", "/api/v1/metrics", XL_AUTH_API, h_metric_names},
     {"GET", "/api/v1/series", XL_AUTH_API, h_series},
     {"GET", "/api/v1/query", XL_AUTH_API, h_query},
+    {"GET", "/api/v1/logs", XL_AUTH_API, xl_api_logs_search},
+    {"GET", "/api/v1/logs/histogram", XL_AUTH_API, xl_api_logs_histogram},
+    {"GET", "/api/v1/logs/stream", XL_AUTH_API, xl_api_logs_stream},
     {NULL, NULL, XL_AUTH_NONE, NULL},
 };

@@ -25,6 +25,16 @@ static const struct xl_cfg_key store_keys[] = {
     {NULL},
 };
 
+static const struct xl_cfg_key logs_keys[] = {
+    {.name = "retention", .type = XL_CFG_DURATION, .def = "7d",
+     .offset = offsetof(struct xl_server_logs_cfg, retention),
+     .desc = "delete log lines older than this (0 keeps everything)"},
+    {.name = "max_size", .type = XL_CFG_SIZE, .def = "10GiB",
+     .offset = offsetof(struct xl_server_logs_cfg, max_size), .max = 1LL << 50,
+     .desc = "delete the oldest log lines when the log store grows past this (0: no limit)"},
+    {NULL},
+};
+
 const struct xl_cfg_key xl_server_cfg_keys[] = {
     {.name = "listen", .type = XL_CFG_STR, .def = "0.0.0.0:21002", .offset = OFF(listen),
      .check = xl_cfg_check_hostport, .desc = "address for agents, the API and the dashboard"},
@@ -55,6 +65,8 @@ const struct xl_cfg_key xl_server_cfg_keys[] = {
      .min = 10, .max = 10000000, .desc = "most points per series a query may return"},
     {.name = "store", .type = XL_CFG_SECTION, .offset = OFF(store), .sub = store_keys,
      .desc = "the embedded metric store"},
+    {.name = "logs", .type = XL_CFG_SECTION, .offset = OFF(logs), .sub = logs_keys,
+     .desc = "the embedded log store (SQLite FTS5); durability follows store.sync"},
     {NULL},
 };
 

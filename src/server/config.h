@@ -14,6 +14,11 @@ struct xl_server_store_cfg {
     int64_t retention;
 };
 
+struct xl_server_logs_cfg {
+    int64_t retention;
+    int64_t max_size;
+};
+
 struct xl_server_cfg {
     char *listen;
     char *agent_token;
@@ -28,6 +33,7 @@ struct xl_server_cfg {
     int64_t offline_after_missed;
     int64_t max_points;
     struct xl_server_store_cfg store;
+    struct xl_server_logs_cfg logs;
     /* Resolved at load time, not keys: */
     char *prefix;
     char *data_path; /* absolute data dir */

@@ -43,6 +43,8 @@ void xl_batch_cleanup(struct xl_batch *b)
     json_decref(b->root);
     xl_free(b->metrics);
     xl_free(b->labels);
+    xl_free(b->logs);
+    xl_free(b->matched);
     memset(b, 0, sizeof(*b));
 }
 
@@ -90,13 +92,119 @@ static xl_rc decode_metric(json_t *rec, size_t i, int64_t ts, struct xl_ingest_m
     return XL_OK;
 }
 
+static bool hex16(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    size_t i;
+
+    for (i = 0; s[i]; i++) {
+        char c = s[i];
+        if (i == 16)
+            return false;
+        if (c >= '0' && c <= '9')
+            v = v << 4 | (uint64_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v = v << 4 | (uint64_t)(c - 'a' + 10);
+        else
+            return false;
+    }
+    *out = v;
+    return i == 16;
+}
+
+static bool offset_of(json_t *v, uint64_t *out)
+{
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return false;
+    *out = (uint64_t)json_integer_value(v);
+    return true;
+}
+
+/* Validate log record i and append its lines to out->logs; joined filter
+ * names go to *mp (advanced). */
+static xl_rc decode_log(json_t *rec, size_t i, int64_t ts, struct xl_batch *out, char **mp,
+                        struct xl_err *err)
+{
+    json_t *input = json_object_get(rec, "input"), *file = json_object_get(rec, "file");
+    json_t *fid = json_object_get(rec, "file_id"), *lines = json_object_get(rec, "lines"), *ln;
+    uint64_t uid;
+    size_t j;
+
+    if (!json_is_string(input) || !json_string_length(input))
+        return xl_err_set(err, XL_EINVAL, "records[%zu].input: expected the input name", i);
+    if (!json_is_string(file) || !json_string_length(file))
+        return xl_err_set(err, XL_EINVAL, "records[%zu].file: expected the file path", i);
+    if (!json_is_string(fid) || !hex16(json_string_value(fid), &uid))
+        return xl_err_set(err, XL_EINVAL, "records[%zu].file_id: expected 16 lowercase hex "
+                                          "characters", i);
+    if (!json_is_array(lines))
+        return xl_err_set(err, XL_EINVAL, "records[%zu].lines: expected an array", i);
+    json_array_foreach(lines, j, ln) {
+        struct xl_ingest_log *l = &out->logs[out->nlogs];
+        json_t *t = json_object_get(ln, "t"), *m = json_object_get(ln, "m");
+        json_t *p = json_object_get(ln, "p"), *name;
+        size_t k;
+
+        if (!json_is_object(ln))
+            return xl_err_set(err, XL_EINVAL, "records[%zu].lines[%zu]: expected an object", i, j);
+        if (!offset_of(json_object_get(ln, "o"), &l->offset) ||
+            !offset_of(json_object_get(ln, "e"), &l->end) || l->end < l->offset)
+            return xl_err_set(err, XL_EINVAL,
+                              "records[%zu].lines[%zu]: expected offsets o <= e (integers >= 0)",
+                              i, j);
+        if (!json_is_string(t))
+            return xl_err_set(err, XL_EINVAL, "records[%zu].lines[%zu].t: expected a string", i, j);
+        l->text = json_string_value(t);
+        l->len = json_string_length(t);
+        l->part = l->parts = 0;
+        if (p) {
+            json_int_t a, b;
+            if (!json_is_array(p) || json_array_size(p) != 2 ||
+                !json_is_integer(json_array_get(p, 0)) || !json_is_integer(json_array_get(p, 1)))
+                return xl_err_set(err, XL_EINVAL,
+                                  "records[%zu].lines[%zu].p: expected [part, parts]", i, j);
+            a = json_integer_value(json_array_get(p, 0));
+            b = json_integer_value(json_array_get(p, 1));
+            if (a < 1 || a > 1000000 || b < 0 || (b && a > b) || b > 1000000)
+                return xl_err_set(err, XL_EINVAL,
+                                  "records[%zu].lines[%zu].p: need 1 <= part <= parts (or parts 0)",
+                                  i, j);
+            l->part = (uint32_t)a;
+            l->parts = (uint32_t)b;
+        }
+        l->matched = *mp;
+        if (m) {
+            if (!json_is_array(m))
+                return xl_err_set(err, XL_EINVAL, "records[%zu].lines[%zu].m: expected an array",
+                                  i, j);
+            json_array_foreach(m, k, name) {
+                if (!json_is_string(name))
+                    return xl_err_set(err, XL_EINVAL,
+                                      "records[%zu].lines[%zu].m[%zu]: expected a string", i, j, k);
+                if (k)
+                    *(*mp)++ = '\n';
+                memcpy(*mp, json_string_value(name), json_string_length(name));
+                *mp += json_string_length(name);
+            }
+        }
+        *(*mp)++ = '\0';
+        l->input = json_string_value(input);
+        l->file = json_string_value(file);
+        l->file_uid = uid;
+        l->ts_ms = ts;
+        out->nlogs++;
+    }
+    return XL_OK;
+}
+
 xl_rc xl_ingest_decode(const char *body, size_t len, const struct xl_ingest_limits *lim,
                        int64_t now_ms, struct xl_batch *out, struct xl_err *err)
 {
     json_error_t jerr;
     json_t *root, *v, *records, *rec;
     struct xl_label *lab;
-    size_t nrec, nlab = 0, i;
+    size_t nrec, nlab = 0, nlines = 0, nlogrecs = 0, mbytes = 0, i;
+    char *mp;
     xl_rc rc;
 
     memset(out, 0, sizeof(*out));
@@ -144,19 +252,39 @@ xl_rc xl_ingest_decode(const char *body, size_t len, const struct xl_ingest_limi
                         lim->max_records);
         goto fail;
     }
-    /* Size the label storage first: one pass, no per-record allocation. */
+    /* Size the storage first: one pass, no per-record allocation. */
     json_array_foreach(records, i, rec) {
-        json_t *l = json_object_get(rec, "labels");
+        json_t *l = json_object_get(rec, "labels"), *lines = json_object_get(rec, "lines"), *ln;
+        size_t j;
         if (json_is_object(l))
             nlab += json_object_size(l);
+        if (!json_is_array(lines))
+            continue;
+        nlogrecs++;
+        nlines += json_array_size(lines);
+        json_array_foreach(lines, j, ln) {
+            json_t *m = json_object_get(ln, "m"), *name;
+            size_t k;
+            mbytes++;
+            json_array_foreach(m, k, name)
+                mbytes += json_string_length(name) + 1;
+        }
+    }
+    if (nrec - nlogrecs + nlines > lim->max_records) {
+        rc = xl_err_set(err, XL_ETOOBIG, "records: %zu records and lines, the limit is %zu",
+                        nrec - nlogrecs + nlines, lim->max_records);
+        goto fail;
     }
     out->metrics = xl_calloc(nrec ? nrec : 1, sizeof(*out->metrics));
     out->labels = xl_calloc(nlab ? nlab : 1, sizeof(*out->labels));
-    if (!out->metrics || !out->labels) {
+    out->logs = xl_calloc(nlines ? nlines : 1, sizeof(*out->logs));
+    out->matched = xl_malloc(mbytes ? mbytes : 1);
+    if (!out->metrics || !out->labels || !out->logs || !out->matched) {
         rc = xl_err_set(err, XL_ENOMEM, "out of memory");
         goto fail;
     }
     lab = out->labels;
+    mp = out->matched;
     json_array_foreach(records, i, rec) {
         json_t *type, *ts;
         const char *t;
@@ -187,14 +315,20 @@ xl_rc xl_ingest_decode(const char *body, size_t len, const struct xl_ingest_limi
             goto fail;
         }
         t = json_string_value(type);
-        if (strcmp(t, "metric") != 0) {
+        if (strcmp(t, "metric") == 0) {
+            rc = decode_metric(rec, i, tsv, &out->metrics[out->nmetrics], &lab, err);
+            if (rc != XL_OK)
+                goto fail;
+            out->nmetrics++;
+        } else if (strcmp(t, "log") == 0) {
+            if ((rc = decode_log(rec, i, tsv, out, &mp, err)) != XL_OK)
+                goto fail;
+        } else {
             rc = xl_err_set(err, XL_EINVAL,
-                            "records[%zu].type: unknown record type '%.64s' (known: metric)", i, t);
+                            "records[%zu].type: unknown record type '%.64s' (known: metric, log)",
+                            i, t);
             goto fail;
         }
-        if ((rc = decode_metric(rec, i, tsv, &out->metrics[out->nmetrics], &lab, err)) != XL_OK)
-            goto fail;
-        out->nmetrics++;
     }
     return XL_OK;
 fail:

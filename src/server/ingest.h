@@ -30,6 +30,19 @@ struct xl_ingest_metric {
     double value;
 };
 
+/* One log line of a `log` record (docs/protocol.md). */
+struct xl_ingest_log {
+    const char *input;
+    const char *file;
+    uint64_t file_uid;
+    uint64_t offset, end;
+    const char *text;
+    size_t len;
+    const char *matched; /* filter names joined by '\n', "" for none */
+    uint32_t part, parts;
+    int64_t ts_ms;
+};
+
 /* A decoded batch. Every string points into root, which the batch owns. */
 struct xl_batch {
     json_t *root;
@@ -39,9 +52,12 @@ struct xl_batch {
     struct xl_ingest_metric *metrics;
     size_t nmetrics;
     struct xl_label *labels; /* storage for every record's labels */
+    struct xl_ingest_log *logs;
+    size_t nlogs;
+    char *matched; /* storage for the joined filter names */
 };
 
-/* Decode body. Errors: XL_EPARSE (not JSON, or the envelope is wrong: 400),
+/* Decode body. max_records limits metric records plus log lines. Errors: XL_EPARSE (not JSON, or the envelope is wrong: 400),
  * XL_EPROTO (unsupported version: 400), XL_ETOOBIG (too many records: 413),
  * XL_EINVAL (a record is invalid: 422). err names the place: "body:1:57"
  * for JSON syntax, "records[12].ts" for fields. On error out is empty. */

@@ -90,6 +90,18 @@ static xl_rc server_open(struct xl_server *s, struct xl_err *err)
     if (*xl_tsdb_replay_detail(s->tsdb))
         xl_log_warn("server", "metric store recovered from a torn write-ahead log: %s",
                     xl_tsdb_replay_detail(s->tsdb));
+    if (!(path = xl_path_join(c->data_path, "logs.db")))
+        return xl_err_set(err, XL_ENOMEM, "out of memory");
+    {
+        struct xl_logstore_opts lo = {.path = path,
+                                      .retention_ms = c->logs.retention,
+                                      .max_bytes = c->logs.max_size,
+                                      .sync_full = to.sync == XL_TSDB_SYNC_ALWAYS};
+        rc = xl_logstore_open(&lo, &s->logs, err);
+    }
+    xl_free(path);
+    if (rc != XL_OK || (rc = xl_live_new(&s->live, err)) != XL_OK)
+        return rc;
     s->limits.max_records = (size_t)c->max_records;
     s->limits.max_age_ms = c->max_sample_age;
     s->limits.max_skew_ms = c->max_clock_skew;
@@ -113,6 +125,8 @@ static void server_close(struct xl_server *s)
     if (s->reg && xl_registry_flush(s->reg, &err) != XL_OK)
         xl_log_error("server", "registry flush: %s", err.msg);
     xl_registry_close(s->reg);
+    xl_live_free(s->live);
+    xl_logstore_close(s->logs);
     xl_tsdb_close(s->tsdb);
     xl_free(s->agent_token);
     xl_free(s->api_token);

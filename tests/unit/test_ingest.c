@@ -51,6 +51,9 @@ static void test_good(void **state)
 static void test_errors(void **state)
 {
 #define REC(x) "{\"v\":1,\"agent_id\":\"" AID "\",\"seq\":1,\"records\":[" x "]}"
+#define LOGH "{\"type\":\"log\",\"ts\":1763715000000,\"input\":\"app\",\"file\":\"/var/log/a\",\"file_id\":\"00000000000000ff\",\"lines\":["
+#define LOG(l) LOGH "{" l "},{" l "}]}"
+#define LOG1(l) LOGH "{" l "}]}"
 #define M(extra) "{\"type\":\"metric\",\"ts\":1763715000000,\"name\":\"m\",\"value\":1" extra "}"
     static const struct {
         const char *body;
@@ -69,7 +72,16 @@ static void test_errors(void **state)
         {REC(M("") "," M("") "," M("") "," M("")), XL_ETOOBIG, "4 records, the limit is 3"},
         {REC("3"), XL_EINVAL, "records[0]: expected an object"},
         {REC(M("") ",{\"ts\":1763715000000}"), XL_EINVAL, "records[1].type: required"},
-        {REC("{\"type\":\"log\",\"ts\":1763715000000}"), XL_EINVAL, "unknown record type 'log'"},
+        {REC("{\"type\":\"trace\",\"ts\":1763715000000}"), XL_EINVAL, "unknown record type 'trace'"},
+        {REC(LOG("\"o\":0,\"e\":4,\"t\":\"abc\"") "," LOG("\"o\":0,\"e\":4,\"t\":\"abc\"")),
+         XL_ETOOBIG, "4 records and lines, the limit is 3"},
+        {REC("{\"type\":\"log\",\"ts\":1763715000000}"), XL_EINVAL, "records[0].input"},
+        {REC("{\"type\":\"log\",\"ts\":1763715000000,\"input\":\"a\",\"file\":\"/f\",\"file_id\":\"XYZ\",\"lines\":[]}"),
+         XL_EINVAL, "records[0].file_id"},
+        {REC(LOG1("\"o\":5,\"e\":4,\"t\":\"x\"")), XL_EINVAL, "records[0].lines[0]: expected offsets"},
+        {REC(LOG1("\"o\":0,\"e\":4")), XL_EINVAL, "records[0].lines[0].t"},
+        {REC(LOG1("\"o\":0,\"e\":4,\"t\":\"x\",\"p\":[3,2]")), XL_EINVAL, "records[0].lines[0].p"},
+        {REC(LOG1("\"o\":0,\"e\":4,\"t\":\"x\",\"m\":[1]")), XL_EINVAL, "records[0].lines[0].m[0]"},
         {REC("{\"type\":\"metric\",\"name\":\"m\",\"value\":1}"), XL_EINVAL, "records[0].ts"},
         {REC("{\"type\":\"metric\",\"ts\":1.5,\"name\":\"m\",\"value\":1}"), XL_EINVAL, "records[0].ts"},
         {REC("{\"type\":\"metric\",\"ts\":5,\"name\":\"m\",\"value\":1}"), XL_EINVAL, "5 is outside"},
@@ -90,6 +102,29 @@ static void test_errors(void **state)
                      cases[i].msg);
         assert_null(b.root);
     }
+}
+
+static void test_logs(void **state)
+{
+    struct xl_batch b;
+    struct xl_err err = {0};
+    const char *body = REC(LOGH "{\"o\":10,\"e\":20,\"t\":\"ERROR x\",\"m\":[\"ERROR\",\"re:x\"]},"
+                               "{\"o\":20,\"e\":30,\"t\":\"part\",\"p\":[2,2]}]}," M(""));
+
+    assert_int_equal(decode(body, &b, &err), XL_OK);
+    assert_int_equal(b.nlogs, 2);
+    assert_int_equal(b.nmetrics, 1);
+    assert_string_equal(b.logs[0].input, "app");
+    assert_string_equal(b.logs[0].file, "/var/log/a");
+    assert_int_equal(b.logs[0].file_uid, 255);
+    assert_int_equal(b.logs[0].offset, 10);
+    assert_int_equal(b.logs[0].end, 20);
+    assert_string_equal(b.logs[0].text, "ERROR x");
+    assert_string_equal(b.logs[0].matched, "ERROR\nre:x");
+    assert_string_equal(b.logs[1].matched, "");
+    assert_int_equal(b.logs[1].part, 2);
+    assert_int_equal(b.logs[1].parts, 2);
+    xl_batch_cleanup(&b);
 }
 
 static void test_oom(void **state)
@@ -127,6 +162,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_logs),
         cmocka_unit_test(test_oom),
         cmocka_unit_test(test_agent_id),
     };
