@@ -93,14 +93,36 @@ void xl_log_close(void)
     }
 }
 
+static void log_vwrite(enum xl_log_level lvl, const char *module, unsigned long suppressed,
+                       const char *fmt, va_list ap);
+
 void xl_log_write(enum xl_log_level lvl, const char *module, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    log_vwrite(lvl, module, 0, fmt, ap);
+    va_end(ap);
+}
+
+void xl_log_write_sup(enum xl_log_level lvl, const char *module, unsigned long suppressed,
+                      const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    log_vwrite(lvl, module, suppressed, fmt, ap);
+    va_end(ap);
+}
+
+static void log_vwrite(enum xl_log_level lvl, const char *module, unsigned long suppressed,
+                       const char *fmt, va_list ap)
 {
     char line[4096];
     struct timeval tv;
     struct tm tm;
     size_t n;
     int k;
-    va_list ap;
 
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
@@ -109,11 +131,14 @@ void xl_log_write(enum xl_log_level lvl, const char *module, const char *fmt, ..
                  (int)(tv.tv_usec / 1000), level_names[lvl], module);
     if (k > 0)
         n += (size_t)k;
-    va_start(ap, fmt);
     k = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-    va_end(ap);
     if (k > 0)
         n += (size_t)k;
+    if (suppressed && n < sizeof(line)) {
+        k = snprintf(line + n, sizeof(line) - n, " (%lu similar suppressed)", suppressed);
+        if (k > 0)
+            n += (size_t)k;
+    }
     if (n > sizeof(line) - 2)
         n = sizeof(line) - 2;
     line[n++] = '\n';

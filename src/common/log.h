@@ -53,13 +53,16 @@ struct xl_log_rl {
 };
 bool xl_log_rl_pass(struct xl_log_rl *rl, int secs, unsigned long *suppressed);
 
-#define xl_log_rl(lvl, secs, mod, fmt, ...)                                    \
+#define xl_log_rl(lvl, secs, mod, ...)                                         \
     do {                                                                       \
         static struct xl_log_rl rl_;                                           \
         unsigned long sup_;                                                    \
         if ((lvl) <= xl_log_level_cur && xl_log_rl_pass(&rl_, (secs), &sup_))  \
-            xl_log_write((lvl), (mod), fmt " (%lu similar suppressed)",        \
-                         __VA_ARGS__, sup_);                                   \
+            xl_log_write_sup((lvl), (mod), sup_, __VA_ARGS__);                 \
     } while (0)
+
+/* xl_log_write with " (N similar suppressed)" appended when N > 0. */
+void xl_log_write_sup(enum xl_log_level lvl, const char *module, unsigned long suppressed,
+                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -201,7 +201,7 @@ static void h_heartbeat(void *app, struct xl_http_req *req, struct xl_http_resp 
 
 /* Merge record labels with the agent's host and labels (record wins) into
  * samples. Returns XL_ENOMEM. */
-static xl_rc build_samples(const struct xl_batch *b, const struct xl_agent_snapshot *ag,
+static xl_rc build_samples(const struct xl_ingest_batch *b, const struct xl_agent_snapshot *ag,
                            struct xl_tsdb_sample **out_s, struct xl_label **out_l)
 {
     size_t extra = ag->nlabels + 1, total = 0;
@@ -248,7 +248,7 @@ static xl_rc build_samples(const struct xl_batch *b, const struct xl_agent_snaps
 
 /* Store the batch's log lines, then publish the new ones to live
  * subscribers (repeats of lines already stored are not published). */
-static xl_rc store_logs(struct xl_server *s, const struct xl_batch *b,
+static xl_rc store_logs(struct xl_server *s, const struct xl_ingest_batch *b,
                         const struct xl_agent_snapshot *ag, struct xl_err *err)
 {
     struct xl_log_rec *recs = xl_calloc(b->nlogs, sizeof(*recs));
@@ -296,7 +296,7 @@ out:
 static void h_ingest(void *app, struct xl_http_req *req, struct xl_http_resp *resp)
 {
     struct xl_server *s = app;
-    struct xl_batch b;
+    struct xl_ingest_batch b;
     struct xl_agent_snapshot ag;
     struct xl_tsdb_sample *smp = NULL;
     struct xl_label *lab = NULL;
@@ -369,7 +369,7 @@ out_samples:
 out_snap:
     xl_agent_snapshot_cleanup(&ag);
 out_batch:
-    xl_batch_cleanup(&b);
+    xl_ingest_batch_cleanup(&b);
 }
 
 static void h_agents(void *app, struct xl_http_req *req, struct xl_http_resp *resp)

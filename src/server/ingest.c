@@ -38,7 +38,7 @@ bool xl_json_number(const json_t *v, double *out)
     return true;
 }
 
-void xl_batch_cleanup(struct xl_batch *b)
+void xl_ingest_batch_cleanup(struct xl_ingest_batch *b)
 {
     json_decref(b->root);
     xl_free(b->metrics);
@@ -122,7 +122,7 @@ static bool offset_of(json_t *v, uint64_t *out)
 
 /* Validate log record i and append its lines to out->logs; joined filter
  * names go to *mp (advanced). */
-static xl_rc decode_log(json_t *rec, size_t i, int64_t ts, struct xl_batch *out, char **mp,
+static xl_rc decode_log(json_t *rec, size_t i, int64_t ts, struct xl_ingest_batch *out, char **mp,
                         struct xl_err *err)
 {
     json_t *input = json_object_get(rec, "input"), *file = json_object_get(rec, "file");
@@ -198,7 +198,7 @@ static xl_rc decode_log(json_t *rec, size_t i, int64_t ts, struct xl_batch *out,
 }
 
 xl_rc xl_ingest_decode(const char *body, size_t len, const struct xl_ingest_limits *lim,
-                       int64_t now_ms, struct xl_batch *out, struct xl_err *err)
+                       int64_t now_ms, struct xl_ingest_batch *out, struct xl_err *err)
 {
     json_error_t jerr;
     json_t *root, *v, *records, *rec;
@@ -332,6 +332,6 @@ xl_rc xl_ingest_decode(const char *body, size_t len, const struct xl_ingest_limi
     }
     return XL_OK;
 fail:
-    xl_batch_cleanup(out);
+    xl_ingest_batch_cleanup(out);
     return rc;
 }

@@ -44,7 +44,7 @@ struct xl_ingest_log {
 };
 
 /* A decoded batch. Every string points into root, which the batch owns. */
-struct xl_batch {
+struct xl_ingest_batch {
     json_t *root;
     const char *agent_id;
     uint64_t seq;
@@ -62,8 +62,8 @@ struct xl_batch {
  * XL_EINVAL (a record is invalid: 422). err names the place: "body:1:57"
  * for JSON syntax, "records[12].ts" for fields. On error out is empty. */
 xl_rc xl_ingest_decode(const char *body, size_t len, const struct xl_ingest_limits *lim,
-                       int64_t now_ms, struct xl_batch *out, struct xl_err *err);
-void xl_batch_cleanup(struct xl_batch *b);
+                       int64_t now_ms, struct xl_ingest_batch *out, struct xl_err *err);
+void xl_ingest_batch_cleanup(struct xl_ingest_batch *b);
 
 /* Check an agent id: 32 lowercase hex characters. */
 bool xl_agent_id_valid(const char *s);

@@ -18,14 +18,14 @@
 static const struct xl_ingest_limits lim = {
     .max_records = 3, .max_age_ms = 86400000, .max_skew_ms = 600000};
 
-static xl_rc decode(const char *body, struct xl_batch *b, struct xl_err *err)
+static xl_rc decode(const char *body, struct xl_ingest_batch *b, struct xl_err *err)
 {
     return xl_ingest_decode(body, strlen(body), &lim, NOW, b, err);
 }
 
 static void test_good(void **state)
 {
-    struct xl_batch b;
+    struct xl_ingest_batch b;
     struct xl_err err = {0};
     const char *body =
         "{\"v\":1,\"agent_id\":\"" AID "\",\"seq\":7,\"sent\":1,\"records\":["
@@ -45,7 +45,7 @@ static void test_good(void **state)
     assert_int_equal(b.metrics[1].nlabels, 0);
     assert_true(b.metrics[2].value == 3.0);
     assert_int_equal(b.metrics[1].ts_ms, 1763714999000LL);
-    xl_batch_cleanup(&b);
+    xl_ingest_batch_cleanup(&b);
 }
 
 static void test_errors(void **state)
@@ -94,7 +94,7 @@ static void test_errors(void **state)
         {REC(M(",\"labels\":{\"a\":1}")), XL_EINVAL, "records[0].labels.a: expected a string"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct xl_batch b;
+        struct xl_ingest_batch b;
         struct xl_err err = {0};
         xl_rc rc = decode(cases[i].body, &b, &err);
         if (rc != cases[i].rc || !strstr(err.msg, cases[i].msg))
@@ -106,7 +106,7 @@ static void test_errors(void **state)
 
 static void test_logs(void **state)
 {
-    struct xl_batch b;
+    struct xl_ingest_batch b;
     struct xl_err err = {0};
     const char *body = REC(LOGH "{\"o\":10,\"e\":20,\"t\":\"ERROR x\",\"m\":[\"ERROR\",\"re:x\"]},"
                                "{\"o\":20,\"e\":30,\"t\":\"part\",\"p\":[2,2]}]}," M(""));
@@ -124,7 +124,7 @@ static void test_logs(void **state)
     assert_string_equal(b.logs[1].matched, "");
     assert_int_equal(b.logs[1].part, 2);
     assert_int_equal(b.logs[1].parts, 2);
-    xl_batch_cleanup(&b);
+    xl_ingest_batch_cleanup(&b);
 }
 
 static void test_oom(void **state)
@@ -132,7 +132,7 @@ static void test_oom(void **state)
     const char *body = REC(M(",\"labels\":{\"a\":\"1\"}") "," M(""));
 
     for (long n = 0; n < 100; n++) {
-        struct xl_batch b;
+        struct xl_ingest_batch b;
         struct xl_err err = {0};
         xl_rc rc;
 
@@ -141,7 +141,7 @@ static void test_oom(void **state)
         xl_alloc_fail_after(-1);
         if (rc == XL_OK) {
             assert_int_equal(b.nmetrics, 2);
-            xl_batch_cleanup(&b);
+            xl_ingest_batch_cleanup(&b);
             return;
         }
         assert_int_equal(rc, XL_ENOMEM);
