@@ -9,6 +9,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/units.h"
+#include "jarena.h"
 #include "server.h"
 
 #define MAX_MATCHERS 16
@@ -25,11 +26,13 @@ static void h_metrics(void *app, struct xl_http_req *req, struct xl_http_resp *r
     struct xl_server *s = app;
     struct xl_http_stats hs;
     struct xl_tsdb_stats ts;
+    struct xl_logstore_stats ls;
     struct xl_buf *b = &resp->body;
     uint64_t on, off;
 
     xl_http_get_stats(s->http, &hs);
     xl_tsdb_get_stats(s->tsdb, &ts);
+    xl_logstore_get_stats(s->logs, &ls);
     xl_registry_counts(s->reg, xl_now_ms(), &on, &off);
     resp->status = 200;
     resp->content_type = "text/plain; version=0.0.4";
@@ -105,6 +108,30 @@ static void h_metrics(void *app, struct xl_http_req *req, struct xl_http_resp *r
                   (unsigned long long)ts.checkpoints, (unsigned long long)ts.chunks,
                   (unsigned long long)ts.checkpoint_errors,
                   (unsigned long long)ts.wal_truncated_bytes, (unsigned long long)ts.wal_syncs);
+    xl_buf_printf(b,
+                  "# HELP xluo_logs_rows Log lines in the log store.\n"
+                  "# TYPE xluo_logs_rows gauge\n"
+                  "xluo_logs_rows %llu\n"
+                  "# HELP xluo_logs_bytes Used size of the log store (free pages excluded).\n"
+                  "# TYPE xluo_logs_bytes gauge\n"
+                  "xluo_logs_bytes %llu\n"
+                  "# HELP xluo_logs_duplicates_total Log lines received again and not stored twice.\n"
+                  "# TYPE xluo_logs_duplicates_total counter\n"
+                  "xluo_logs_duplicates_total %llu\n"
+                  "# HELP xluo_logs_deleted_total Log lines deleted by retention.\n"
+                  "# TYPE xluo_logs_deleted_total counter\n"
+                  "xluo_logs_deleted_total %llu\n",
+                  (unsigned long long)ls.rows, (unsigned long long)ls.bytes,
+                  (unsigned long long)ls.duplicates, (unsigned long long)ls.deleted);
+    xl_buf_printf(b,
+                  "# HELP xluo_live_subscribers Open live log streams.\n"
+                  "# TYPE xluo_live_subscribers gauge\n"
+                  "xluo_live_subscribers %llu\n"
+                  "# HELP xluo_live_dropped_total Lines not streamed to a client that fell behind.\n"
+                  "# TYPE xluo_live_dropped_total counter\n"
+                  "xluo_live_dropped_total %llu\n",
+                  (unsigned long long)xl_live_subscribers(s->live),
+                  (unsigned long long)xl_live_dropped(s->live));
 }
 
 /* Parse a JSON body into *out; answers 400 itself on failure. */
@@ -293,9 +320,25 @@ out:
     return rc;
 }
 
-static void h_ingest(void *app, struct xl_http_req *req, struct xl_http_resp *resp)
+/* What ingest() decided; the answer is built from it after the arena
+ * scope has ended. */
+struct ingest_result {
+    int status;
+    const char *error;
+    char detail[600];
+    size_t accepted;
+    uint64_t seq;
+};
+
+static void fail(struct ingest_result *r, int status, const char *error, const char *detail)
 {
-    struct xl_server *s = app;
+    r->status = status;
+    r->error = error;
+    snprintf(r->detail, sizeof(r->detail), "%s", detail);
+}
+
+static void ingest(struct xl_server *s, struct xl_http_req *req, struct ingest_result *res)
+{
     struct xl_ingest_batch b;
     struct xl_agent_snapshot ag;
     struct xl_tsdb_sample *smp = NULL;
@@ -310,42 +353,43 @@ static void h_ingest(void *app, struct xl_http_req *req, struct xl_http_resp *re
         break;
     case XL_ETOOBIG:
         atomic_fetch_add(&s->rejected[XL_REJECT_TOOBIG], 1);
-        xl_http_error(resp, 413, "batch too large", "%s", err.msg);
+        fail(res, 413, "batch too large", err.msg);
         return;
     case XL_EINVAL:
         atomic_fetch_add(&s->rejected[XL_REJECT_INVALID], 1);
-        xl_http_error(resp, 422, "invalid record", "%s", err.msg);
+        fail(res, 422, "invalid record", err.msg);
         return;
     case XL_EPROTO:
         atomic_fetch_add(&s->rejected[XL_REJECT_PARSE], 1);
-        xl_http_error(resp, 400, "unsupported protocol version", "%s", err.msg);
+        fail(res, 400, "unsupported protocol version", err.msg);
         return;
     case XL_ENOMEM:
-        xl_http_error(resp, 503, "out of memory", "try again later");
+        fail(res, 503, "out of memory", "try again later");
         return;
     default:
         atomic_fetch_add(&s->rejected[XL_REJECT_PARSE], 1);
-        xl_http_error(resp, 400, "malformed batch", "%s", err.msg);
+        fail(res, 400, "malformed batch", err.msg);
         return;
     }
     if ((rc = xl_registry_snapshot(s->reg, b.agent_id, &ag)) != XL_OK) {
         if (rc == XL_ENOENT) {
             atomic_fetch_add(&s->rejected[XL_REJECT_AUTH_AGENT], 1);
-            xl_http_error(resp, 409, "unknown agent",
-                          "agent %s is not registered; register first", b.agent_id);
+            snprintf(err.msg, sizeof(err.msg), "agent %s is not registered; register first",
+                     b.agent_id);
+            fail(res, 409, "unknown agent", err.msg);
         } else {
-            xl_http_error(resp, 503, "out of memory", "try again later");
+            fail(res, 503, "out of memory", "try again later");
         }
         goto out_batch;
     }
     if (build_samples(&b, &ag, &smp, &lab) != XL_OK) {
-        xl_http_error(resp, 503, "out of memory", "try again later");
+        fail(res, 503, "out of memory", "try again later");
         goto out_snap;
     }
     if (b.nmetrics && xl_tsdb_append(s->tsdb, smp, b.nmetrics, &err) != XL_OK) {
         atomic_fetch_add(&s->rejected[XL_REJECT_STORE], 1);
         xl_log_rl(XL_LOG_ERROR, 10, "ingest", "store append failed: %s", err.msg);
-        xl_http_error(resp, 503, "store unavailable", "%s", err.msg);
+        fail(res, 503, "store unavailable", err.msg);
         goto out_samples;
     }
     /* A retry after a failure here re-appends the metrics: the store keeps
@@ -354,15 +398,15 @@ static void h_ingest(void *app, struct xl_http_req *req, struct xl_http_resp *re
     if (b.nlogs && (rc = store_logs(s, &b, &ag, &err)) != XL_OK) {
         atomic_fetch_add(&s->rejected[XL_REJECT_STORE], 1);
         xl_log_rl(XL_LOG_ERROR, 10, "ingest", "log store append failed: %s", err.msg);
-        xl_http_error(resp, 503, "store unavailable", "%s", err.msg);
+        fail(res, 503, "store unavailable", err.msg);
         goto out_samples;
     }
     xl_registry_touch(s->reg, b.agent_id, xl_now_ms(), b.seq, NULL);
     atomic_fetch_add(&s->batches, 1);
     atomic_fetch_add(&s->samples, b.nmetrics);
-    xl_http_json(resp, 200, json_pack("{s:I, s:I}", "accepted",
-                                      (json_int_t)(b.nmetrics + b.nlogs), "seq",
-                                      (json_int_t)b.seq));
+    res->status = 200;
+    res->accepted = b.nmetrics + b.nlogs;
+    res->seq = b.seq;
 out_samples:
     xl_free(smp);
     xl_free(lab);
@@ -370,6 +414,22 @@ out_snap:
     xl_agent_snapshot_cleanup(&ag);
 out_batch:
     xl_ingest_batch_cleanup(&b);
+}
+
+static void h_ingest(void *app, struct xl_http_req *req, struct xl_http_resp *resp)
+{
+    struct ingest_result res = {0};
+
+    /* The decoded tree lives in this thread's arena (jarena.h) and is gone
+     * when ingest() returns; the answer is built after the scope. */
+    xl_jarena_begin();
+    ingest(app, req, &res);
+    xl_jarena_end();
+    if (res.status == 200)
+        xl_http_json(resp, 200, json_pack("{s:I, s:I}", "accepted", (json_int_t)res.accepted,
+                                          "seq", (json_int_t)res.seq));
+    else
+        xl_http_error(resp, res.status, res.error, "%s", res.detail);
 }
 
 static void h_agents(void *app, struct xl_http_req *req, struct xl_http_resp *resp)

@@ -1,4 +1,5 @@
 /* xluo-server: start-up, the signal loop and shutdown. */
+#include "jarena.h"
 #include "server.h"
 
 #include <errno.h>
@@ -143,6 +144,7 @@ int xl_server_run(void *cfgp, const struct xl_daemon_opts *opts)
 
     if (!opts->debug && xl_log_level_parse(s.cfg->log_level, &lvl) == XL_OK)
         xl_log_set_level(lvl);
+    xl_jarena_install();
     /* Block the signals we wait for before any thread exists, so every
      * thread inherits the mask and only sigtimedwait below sees them. */
     sigemptyset(&set);
