@@ -28,6 +28,11 @@ uint64_t xl_live_subscribers(struct xl_live *lv)
     return 0;
 }
 
+uint64_t xl_live_dropped(struct xl_live *lv)
+{
+    return 0;
+}
+
 void xl_api_logs_stream(void *app, struct xl_http_req *req, struct xl_http_resp *resp)
 {
     xl_http_error(resp, 501, "not implemented", "live stream is being built");

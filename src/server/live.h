@@ -25,5 +25,7 @@ void xl_live_free(struct xl_live *lv);
 void xl_live_publish(struct xl_live *lv, const struct xl_log_row *rows, size_t n);
 
 uint64_t xl_live_subscribers(struct xl_live *lv);
+/* Lines not streamed to clients that fell behind, since start. */
+uint64_t xl_live_dropped(struct xl_live *lv);
 
 #endif
