@@ -2,6 +2,8 @@
 #include "units.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -130,6 +132,25 @@ void xl_duration_fmt(int64_t ms, char *out, size_t outlen)
             ms -= q * order[i].mult;
         }
     }
+}
+
+xl_rc xl_time_arg_parse(const char *s, int64_t now_ms, int64_t *out_ms)
+{
+    char *end;
+    long long v;
+    int64_t d;
+    xl_rc rc;
+
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (*s && !*end && !errno) {
+        *out_ms = v;
+        return XL_OK;
+    }
+    if ((rc = xl_duration_parse(s, &d)) != XL_OK)
+        return rc;
+    *out_ms = now_ms - d;
+    return XL_OK;
 }
 
 int64_t xl_now_ms(void)

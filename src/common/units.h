@@ -18,6 +18,10 @@ xl_rc xl_size_parse(const char *s, int64_t *bytes);
 /* Format ms as the shortest exact duration ("1h30m", "250ms", "0s"). */
 void xl_duration_fmt(int64_t ms, char *out, size_t outlen);
 
+/* A time argument as APIs take it: integer milliseconds since the epoch,
+ * or a duration back from now_ms ("1h" is an hour ago). */
+xl_rc xl_time_arg_parse(const char *s, int64_t now_ms, int64_t *out_ms);
+
 /* Wall clock in milliseconds since the epoch, and a monotonic clock in ms. */
 int64_t xl_now_ms(void);
 int64_t xl_mono_ms(void);

@@ -304,7 +304,8 @@ static xl_rc store_logs(struct xl_server *s, const struct xl_ingest_batch *b,
         rows[nnew++] = (struct xl_log_row){.id = ids[i], .ts_ms = recs[i].ts_ms,
                                            .host = recs[i].host, .agent_id = recs[i].agent_id,
                                            .input = recs[i].input, .path = recs[i].path,
-                                           .line = recs[i].line, .filters = recs[i].filters,
+                                           .line = recs[i].line, .len = recs[i].len,
+                                           .filters = recs[i].filters,
                                            .file_uid = recs[i].file_uid,
                                            .offset = recs[i].offset, .part = recs[i].part,
                                            .parts = recs[i].parts};
@@ -554,26 +555,6 @@ static void h_series(void *app, struct xl_http_req *req, struct xl_http_resp *re
     xl_http_json(resp, 200, json_pack("{s:o}", "series", arr));
 }
 
-/* A time parameter: integer ms since the epoch, or a duration back from
- * now. */
-static bool parse_time(const char *s, int64_t now, int64_t *out)
-{
-    char *end;
-    long long v;
-    int64_t d;
-
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (*s && !*end && !errno) {
-        *out = v;
-        return true;
-    }
-    if (xl_duration_parse(s, &d) != XL_OK)
-        return false;
-    *out = now - d;
-    return true;
-}
-
 struct query_ctx {
     json_t *arr;
     int64_t max_points;
@@ -632,12 +613,12 @@ static void h_query(void *app, struct xl_http_req *req, struct xl_http_resp *res
     }
     if (!parse_matchers(req, resp, m, &nm, bufs))
         return;
-    if ((p = xl_http_arg(req, "from")) && !parse_time(p, now, &from)) {
+    if ((p = xl_http_arg(req, "from")) && xl_time_arg_parse(p, now, &from) != XL_OK) {
         xl_http_error(resp, 400, "bad parameter", "from=%.64s: expected ms since the epoch or a "
                                                   "duration ago like 1h", p);
         return;
     }
-    if ((p = xl_http_arg(req, "to")) && !parse_time(p, now, &to)) {
+    if ((p = xl_http_arg(req, "to")) && xl_time_arg_parse(p, now, &to) != XL_OK) {
         xl_http_error(resp, 400, "bad parameter", "to=%.64s: expected ms since the epoch or a "
                                                   "duration ago like 5m", p);
         return;
