@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,19 @@ xl_rc xl_cli_check_agg(const char *v, struct xl_err *err)
             return XL_OK;
     return xl_err_set(err, XL_EINVAL,
                       "unknown aggregation '%s' (avg, min, max, last, sum, count or raw)", v);
+}
+
+xl_rc xl_cli_check_count(const char *v, struct xl_err *err)
+{
+    char *end;
+    long long n;
+
+    errno = 0;
+    n = strtoll(v, &end, 10);
+    if (!isdigit((unsigned char)v[0]) || *end || errno || n > XL_CLI_LOGS_MAX_N)
+        return xl_err_set(err, XL_EINVAL, "expected a number of lines from 0 to %d, got '%s'",
+                          XL_CLI_LOGS_MAX_N, v);
+    return XL_OK;
 }
 
 /* "10", "2.5" (seconds) or a duration with a unit ("30s", "500ms"). */

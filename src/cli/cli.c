@@ -42,6 +42,27 @@ static const struct xl_cli_opt query_opts[] = {
     {NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
+static const struct xl_cli_opt logs_opts[] = {
+    {"--host", 0, XL_CLI_OPT_STR, ARG(host), "H", "only lines from host H", NULL},
+    {"--file", 0, XL_CLI_OPT_STR, ARG(file), "GLOB",
+     "only files whose path matches GLOB (* ? [...]; * also matches /)", NULL},
+    {"--input", 0, XL_CLI_OPT_STR, ARG(input), "NAME", "only lines of the agents' tail input NAME",
+     NULL},
+    {"--grep", 0, XL_CLI_OPT_STR, ARG(grep), "Q",
+     "only lines that match Q: words, \"a phrase\", prefix*, AND, OR, NOT", NULL},
+    {"--since", 0, XL_CLI_OPT_STR, ARG(since), "DUR", "from DUR ago (default 1h)",
+     xl_cli_check_duration},
+    {"--from", 0, XL_CLI_OPT_STR, ARG(from), "T", "start: 1h (ago), '2026-11-21 08:00', epoch ms",
+     xl_cli_check_time},
+    {"--to", 0, XL_CLI_OPT_STR, ARG(to), "T", "end, the same forms (default now)",
+     xl_cli_check_time},
+    {"--lines", 'n', XL_CLI_OPT_STR, ARG(lines), "N",
+     "the newest N lines (default 100, with --follow 10; 0: none)", xl_cli_check_count},
+    {"--follow", 'f', XL_CLI_OPT_FLAG, ARG(follow), NULL,
+     "then print new lines as they are stored, until Ctrl-C", NULL},
+    {NULL, 0, 0, 0, NULL, NULL, NULL},
+};
+
 static int help_main(const struct xl_cli_ctx *c);
 
 static const struct xl_cli_cmd cmds[] = {
@@ -71,6 +92,17 @@ static const struct xl_cli_cmd cmds[] = {
      "buckets of a round step (1m, 5m, 15m, 1h, ...) averaged (agg avg, or the\n"
      "--agg given).",
      "NAME", true, query_opts, xl_cli_query_url, xl_cli_query_render},
+    {"logs", xl_cli_logs_main,
+     "logs [--host H] [--file GLOB] [--input NAME] [--grep Q]\n"
+     "       [--since DUR | --from T] [--to T] [-n N] [-f]",
+     "print log lines, or follow them as they come",
+     "The newest N matching log lines of the range (the last hour unless --since\n"
+     "or --from/--to say otherwise), oldest first like tail, one per line:\n"
+     "TIME HOST FILE: LINE. With --follow, then every new matching line as the\n"
+     "server stores it, reconnecting (and catching up, without duplicates) when\n"
+     "the connection drops, until Ctrl-C. --json prints each line's JSON object\n"
+     "on one line.",
+     NULL, false, logs_opts, NULL, NULL},
     {"help", help_main, "help [COMMAND]", "show the help of a command", NULL, "COMMAND", false,
      no_opts, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL, false, NULL, NULL, NULL},

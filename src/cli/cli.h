@@ -54,6 +54,12 @@ struct xl_cli_args {
     const char *to;
     const char *step;
     const char *agg;
+    /* logs */
+    const char *file;  /* glob on the path */
+    const char *input;
+    const char *grep;  /* full-text query */
+    const char *lines; /* -n N, checked by xl_cli_check_count */
+    bool follow;
 };
 
 /* One invocation: the arguments, where output goes, and the clock (so that
@@ -153,6 +159,7 @@ xl_rc xl_cli_check_duration(const char *v, struct xl_err *err); /* > 0 */
 xl_rc xl_cli_check_time(const char *v, struct xl_err *err);
 xl_rc xl_cli_check_selector(const char *v, struct xl_err *err);
 xl_rc xl_cli_check_agg(const char *v, struct xl_err *err);
+xl_rc xl_cli_check_count(const char *v, struct xl_err *err); /* 0..XL_CLI_LOGS_MAX_N */
 
 /* Print the option table as aligned "  --name META  help" lines. */
 void xl_cli_opts_print(const struct xl_cli_opt *opts, FILE *out);
@@ -175,5 +182,29 @@ xl_rc xl_cli_series_url(const struct xl_cli_ctx *c, struct xl_buf *url, struct x
 xl_rc xl_cli_series_render(const struct xl_cli_ctx *c, json_t *root, struct xl_err *err);
 xl_rc xl_cli_query_url(const struct xl_cli_ctx *c, struct xl_buf *url, struct xl_err *err);
 xl_rc xl_cli_query_render(const struct xl_cli_ctx *c, json_t *root, struct xl_err *err);
+
+/* ---- cmd_logs.c: `xluo logs`, search and follow ---- */
+
+#define XL_CLI_LOGS_MAX_N 100000 /* most lines -n may ask for */
+
+/* `xluo logs`: the newest lines, oldest first; with -f, then every new one. */
+int xl_cli_logs_main(const struct xl_cli_ctx *c);
+
+/* The search URL (/api/v1/logs: filters, time range, limit, and cursor when
+ * > 0) or, when stream, the stream URL (/api/v1/logs/stream: filters only). */
+xl_rc xl_cli_logs_url(const struct xl_cli_ctx *c, bool stream, size_t limit, int64_t cursor,
+                      struct xl_buf *url, struct xl_err *err);
+
+/* One log line for a human: "TIME HOST FILE: LINE" (local time with ms;
+ * "[P/N] " before a part of a cut line; control characters but tab and
+ * newline as '?'); with --json the row's JSON on one line. XL_EPROTO when
+ * row is not a log line object. */
+xl_rc xl_cli_logs_print_row(const struct xl_cli_ctx *c, json_t *row, struct xl_err *err);
+
+/* Follow-mode state machine pieces, exposed for tests: handle one SSE
+ * event (a "log" is printed, a "dropped" noted on c->err). */
+struct xl_sse_event;
+xl_rc xl_cli_logs_on_event(const struct xl_cli_ctx *c, const struct xl_sse_event *ev,
+                           struct xl_err *err);
 
 #endif

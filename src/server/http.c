@@ -3,7 +3,9 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -16,11 +18,36 @@
 #include "common/config.h"
 #include "common/log.h"
 
+/* Preferred size of one read of a stream's body. */
+#define STREAM_BLOCK 16384
+
 struct xl_http {
     struct MHD_Daemon *mhd;
     struct xl_http_opts o;
     uint16_t port;
     _Atomic uint64_t requests, s2xx, s4xx, s5xx, bytes_in;
+    pthread_mutex_t streams_mu; /* guards streams and stopping */
+    struct xl_http_stream *streams; /* attached to a connection */
+    _Atomic bool stopping;
+};
+
+/* A streamed body. Locks: s->mu may be taken with h->streams_mu held, not
+ * the other way round; MHD_suspend_connection and MHD_resume_connection
+ * are called with s->mu held (MHD takes its own mutex inside them and
+ * calls none of ours there). */
+struct xl_http_stream {
+    _Atomic unsigned refs;
+    xl_http_stream_read_fn read;
+    xl_http_stream_free_fn free_fn;
+    void *ctx;
+    struct xl_http *h;           /* set once attached */
+    struct MHD_Connection *conn; /* valid while attached */
+    int fd;
+    struct xl_http_stream *prev, *next; /* in h->streams */
+    pthread_mutex_t mu; /* guards the flags below */
+    bool suspended;     /* MHD_suspend_connection called, not resumed yet */
+    bool wake_pending;  /* woken while not suspended: read again first */
+    _Atomic bool gone;  /* the client hung up (seen by a probe) */
 };
 
 /* Match path against pattern; fill params with copies of {} segments. */
@@ -133,6 +160,11 @@ const char *xl_http_arg(struct xl_http_req *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+const char *xl_http_header(struct xl_http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
 struct args_ctx {
     const char *name;
     const char **out;
@@ -157,6 +189,201 @@ size_t xl_http_args(struct xl_http_req *req, const char *name, const char **out,
     return c.n;
 }
 
+/* Set on a worker thread between ending the stream of a client that hung
+ * up and the end of its connection, which MHD logs as an error. */
+static _Thread_local bool closing_gone_stream;
+
+xl_rc xl_http_stream_new(xl_http_stream_read_fn read, xl_http_stream_free_fn free_fn, void *ctx,
+                         struct xl_http_stream **out, struct xl_err *err)
+{
+    struct xl_http_stream *s = xl_calloc(1, sizeof(*s));
+
+    if (!s)
+        return xl_err_set(err, XL_ENOMEM, "out of memory");
+    atomic_init(&s->refs, 1);
+    s->read = read;
+    s->free_fn = free_fn;
+    s->ctx = ctx;
+    s->fd = -1;
+    pthread_mutex_init(&s->mu, NULL);
+    *out = s;
+    return XL_OK;
+}
+
+struct xl_http_stream *xl_http_stream_ref(struct xl_http_stream *s)
+{
+    atomic_fetch_add(&s->refs, 1);
+    return s;
+}
+
+void xl_http_stream_unref(struct xl_http_stream *s)
+{
+    if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
+        return;
+    pthread_mutex_destroy(&s->mu);
+    xl_free(s);
+}
+
+void xl_http_stream_wake(struct xl_http_stream *s)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->suspended) {
+        s->suspended = false;
+        MHD_resume_connection(s->conn);
+    } else {
+        s->wake_pending = true;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+bool xl_http_stream_probe(struct xl_http_stream *s)
+{
+    bool gone;
+    char c;
+
+    pthread_mutex_lock(&s->mu);
+    /* Only while suspended: MHD does not touch the socket then, and
+     * MSG_PEEK leaves any bytes where they are. 0 is an orderly close. */
+    if (s->suspended && s->fd >= 0) {
+        ssize_t n = recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            atomic_store(&s->gone, true);
+            s->suspended = false;
+            MHD_resume_connection(s->conn);
+        }
+    }
+    gone = atomic_load(&s->gone);
+    pthread_mutex_unlock(&s->mu);
+    return gone;
+}
+
+/* MHD's content reader: ask the stream; with nothing to send, suspend the
+ * connection (returning 0 without suspending would make MHD call again at
+ * once, a busy loop) until xl_http_stream_wake resumes it. */
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct xl_http_stream *s = cls;
+    ssize_t n;
+
+    for (;;) {
+        /* A client that hung up: end the body; MHD then fails to send its
+         * end on this thread, says so (to on_mhd_log) and closes. */
+        if (atomic_load(&s->gone)) {
+            closing_gone_stream = true;
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
+        if (atomic_load(&s->h->stopping))
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        n = s->read(s->ctx, buf, max);
+        if (n > 0)
+            return n;
+        if (n == XL_HTTP_STREAM_END)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        if (n < 0)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        pthread_mutex_lock(&s->mu);
+        if (s->wake_pending) {
+            s->wake_pending = false;
+            pthread_mutex_unlock(&s->mu);
+            continue;
+        }
+        /* Checked under s->mu so that xl_http_stop, which sets stopping
+         * and then resumes every suspended stream, cannot miss this one. */
+        if (atomic_load(&s->h->stopping)) {
+            pthread_mutex_unlock(&s->mu);
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
+        MHD_suspend_connection(s->conn);
+        s->suspended = true;
+        pthread_mutex_unlock(&s->mu);
+        return 0;
+    }
+}
+
+/* MHD is done with the response (and so with the connection's use of the
+ * stream): detach, let the owner free its side, drop the layer's ref. */
+static void stream_done(void *cls)
+{
+    struct xl_http_stream *s = cls;
+    struct xl_http *h = s->h;
+
+    closing_gone_stream = false;
+    pthread_mutex_lock(&h->streams_mu);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        h->streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+    pthread_mutex_unlock(&h->streams_mu);
+    s->free_fn(s->ctx);
+    xl_http_stream_unref(s);
+}
+
+/* The layer was handed a stream it will not serve. */
+static void stream_refuse(struct xl_http_stream *s)
+{
+    s->free_fn(s->ctx);
+    xl_http_stream_unref(s);
+}
+
+static void count_status(struct xl_http *h, int status)
+{
+    if (status >= 500)
+        atomic_fetch_add(&h->s5xx, 1);
+    else if (status >= 400)
+        atomic_fetch_add(&h->s4xx, 1);
+    else
+        atomic_fetch_add(&h->s2xx, 1);
+}
+
+static enum MHD_Result send_resp(struct xl_http *h, struct MHD_Connection *conn,
+                                 struct xl_http_resp *resp);
+
+/* Queue resp->stream as a chunked body of unknown length. */
+static enum MHD_Result send_stream(struct xl_http *h, struct MHD_Connection *conn,
+                                   struct xl_http_resp *resp)
+{
+    struct xl_http_stream *s = resp->stream;
+    const union MHD_ConnectionInfo *ci;
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+
+    resp->stream = NULL;
+    pthread_mutex_lock(&h->streams_mu);
+    if (atomic_load(&h->stopping)) {
+        pthread_mutex_unlock(&h->streams_mu);
+        stream_refuse(s);
+        xl_http_error(resp, 503, "shutting down", "the server is stopping");
+        return send_resp(h, conn, resp);
+    }
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    s->h = h;
+    s->conn = conn;
+    s->fd = ci ? ci->connect_fd : -1;
+    s->next = h->streams;
+    if (h->streams)
+        h->streams->prev = s;
+    h->streams = s;
+    pthread_mutex_unlock(&h->streams_mu);
+    r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_reader, s,
+                                          stream_done);
+    if (!r) {
+        stream_done(s);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type",
+                            resp->content_type ? resp->content_type : "application/octet-stream");
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    MHD_add_response_header(r, "X-Accel-Buffering", "no"); /* nginx: do not buffer */
+    ret = MHD_queue_response(conn, (unsigned)resp->status, r);
+    MHD_destroy_response(r); /* MHD keeps its own reference; stream_done runs with the last */
+    count_status(h, resp->status);
+    return ret;
+}
+
 static enum MHD_Result send_resp(struct xl_http *h, struct MHD_Connection *conn,
                                  struct xl_http_resp *resp)
 {
@@ -173,12 +400,7 @@ static enum MHD_Result send_resp(struct xl_http *h, struct MHD_Connection *conn,
         MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
     ret = MHD_queue_response(conn, (unsigned)resp->status, r);
     MHD_destroy_response(r);
-    if (resp->status >= 500)
-        atomic_fetch_add(&h->s5xx, 1);
-    else if (resp->status >= 400)
-        atomic_fetch_add(&h->s4xx, 1);
-    else
-        atomic_fetch_add(&h->s2xx, 1);
+    count_status(h, resp->status);
     return ret;
 }
 
@@ -260,6 +482,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                       h->o.max_body);
     else
         st->route->handler(h->o.app, &st->req, &st->resp);
+    if (st->resp.stream)
+        return send_stream(h, conn, &st->resp);
     return send_resp(h, conn, &st->resp);
 }
 
@@ -271,6 +495,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!st)
         return;
     req_free_params(&st->req);
+    if (st->resp.stream) /* never queued */
+        stream_refuse(st->resp.stream);
     xl_buf_cleanup(&st->req.body);
     xl_buf_cleanup(&st->resp.body);
     xl_free(st);
@@ -283,6 +509,12 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
     vsnprintf(msg, sizeof(msg), fmt, ap);
     msg[strcspn(msg, "\n")] = '\0';
+    /* MHD complains that it cannot end the body of a stream whose client
+     * hung up (see stream_reader): expected, so not a warning. */
+    if (closing_gone_stream) {
+        xl_log_debug("http", "%s", msg);
+        return;
+    }
     xl_log_rl(XL_LOG_WARN, 10, "http", "%s", msg);
 }
 
@@ -308,8 +540,12 @@ xl_rc xl_http_start(const struct xl_http_opts *o, struct xl_http **out, struct x
         return xl_err_set(err, XL_ENOMEM, "out of memory");
     }
     h->o = *o;
+    pthread_mutex_init(&h->streams_mu, NULL);
+    /* Before the threads start: handlers (/metrics) read it. */
+    *out = h;
     h->mhd = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+            MHD_ALLOW_SUSPEND_RESUME |
             (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
         port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
@@ -317,21 +553,48 @@ xl_rc xl_http_start(const struct xl_http_opts *o, struct xl_http **out, struct x
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!h->mhd) {
+        *out = NULL;
+        pthread_mutex_destroy(&h->streams_mu);
         xl_free(h);
         return xl_err_set(err, XL_EIO, "cannot listen on %s (address in use or not local?)",
                           o->listen);
     }
     info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info ? info->port : port;
-    *out = h;
     return XL_OK;
+}
+
+/* MHD must not be stopped with a suspended connection: refuse new
+ * streams, then resume every waiting one (its next read ends it). The
+ * resumes happen outside streams_mu, on references, like any wake. */
+static void streams_end(struct xl_http *h)
+{
+    struct xl_http_stream **v = NULL, *s;
+    size_t n = 0, cap = 0;
+
+    pthread_mutex_lock(&h->streams_mu);
+    atomic_store(&h->stopping, true);
+    for (s = h->streams; s; s = s->next) {
+        if (xl_grow((void **)&v, &cap, n + 1, sizeof(*v)) == 0)
+            v[n++] = xl_http_stream_ref(s);
+        else
+            xl_http_stream_wake(s); /* out of memory: s->mu after streams_mu is allowed */
+    }
+    pthread_mutex_unlock(&h->streams_mu);
+    for (size_t i = 0; i < n; i++) {
+        xl_http_stream_wake(v[i]);
+        xl_http_stream_unref(v[i]);
+    }
+    xl_free(v);
 }
 
 void xl_http_stop(struct xl_http *h)
 {
     if (!h)
         return;
+    streams_end(h);
     MHD_stop_daemon(h->mhd);
+    pthread_mutex_destroy(&h->streams_mu);
     xl_free(h);
 }
 

@@ -4,7 +4,13 @@
  * the body into a bounded buffer (413 beyond max_body, decided from
  * Content-Length before reading when possible), checks the bearer token the
  * route asks for, calls the handler on a worker thread and sends what it
- * put in the response. Handlers may block (they run on the pool). */
+ * put in the response. Handlers may block (they run on the pool).
+ *
+ * A handler may answer with a stream instead of a body (Server-Sent
+ * Events): the layer pulls bytes from the stream's read callback whenever
+ * the connection can take more. When the callback has nothing, the
+ * connection is suspended (it holds no worker thread and costs no CPU)
+ * until the owner calls xl_http_stream_wake(). */
 #ifndef XL_HTTP_H
 #define XL_HTTP_H
 
@@ -12,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/buf.h"
 #include "common/rc.h"
@@ -33,10 +40,15 @@ struct xl_http_req {
     size_t nparams;
 };
 
+struct xl_http_stream;
+
 struct xl_http_resp {
     int status;
     struct xl_buf body;
     const char *content_type;
+    /* Set (with status and content_type) to answer with a stream instead
+     * of body: the layer takes this reference, even when it fails. */
+    struct xl_http_stream *stream;
 };
 
 typedef void (*xl_http_handler)(void *app, struct xl_http_req *req, struct xl_http_resp *resp);
@@ -71,8 +83,43 @@ void xl_http_error(struct xl_http_resp *resp, int status, const char *error, con
 
 /* Query parameters: the first value of name, or NULL. */
 const char *xl_http_arg(struct xl_http_req *req, const char *name);
+/* A request header (case-insensitive name), or NULL. */
+const char *xl_http_header(struct xl_http_req *req, const char *name);
 /* Every value of a repeated parameter; returns how many (at most max). */
 size_t xl_http_args(struct xl_http_req *req, const char *name, const char **out, size_t max);
+
+/* ---- Streamed responses ---- */
+
+/* What a read callback returns besides a byte count (> 0) and 0 ("nothing
+ * now": the connection waits for xl_http_stream_wake). */
+#define XL_HTTP_STREAM_END ((ssize_t)-1)   /* the body is complete */
+#define XL_HTTP_STREAM_ERROR ((ssize_t)-2) /* cut the connection */
+
+/* Fill buf with at most max bytes of the body. Called on a worker thread,
+ * one call at a time per stream; may block briefly (a store query). */
+typedef ssize_t (*xl_http_stream_read_fn)(void *ctx, char *buf, size_t max);
+/* The connection is done with the stream (the body ended, the client went
+ * away, the server stops, or the response could not be queued): the owner
+ * frees ctx and must drop its references. Called exactly once for a stream
+ * handed to the layer in resp->stream, never for one that was not; never
+ * while a read is running. */
+typedef void (*xl_http_stream_free_fn)(void *ctx);
+
+/* A new stream; the caller holds one reference. XL_ENOMEM. */
+xl_rc xl_http_stream_new(xl_http_stream_read_fn read, xl_http_stream_free_fn free_fn, void *ctx,
+                         struct xl_http_stream **out, struct xl_err *err);
+/* Take another reference (for the owner that wakes the stream). */
+struct xl_http_stream *xl_http_stream_ref(struct xl_http_stream *s);
+/* Drop a reference; the memory goes with the last one. NULL is fine. */
+void xl_http_stream_unref(struct xl_http_stream *s);
+/* There is data (or a change) for read: call it again soon. Thread-safe,
+ * never blocks on the client; cheap when the stream is not waiting. */
+void xl_http_stream_wake(struct xl_http_stream *s);
+/* While the stream waits for data, the server does not see the client
+ * hang up; this checks the socket (without reading) and, if the client
+ * has closed it, ends the stream (the free callback follows soon). Returns
+ * whether the client is known to be gone. Thread-safe; a poll per call. */
+bool xl_http_stream_probe(struct xl_http_stream *s);
 
 /* Per-status request counts since start, for /metrics. */
 struct xl_http_stats {

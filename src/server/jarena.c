@@ -2,6 +2,7 @@
 #include "jarena.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdalign.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -28,6 +29,25 @@ struct arena {
 };
 
 static _Thread_local struct arena arena;
+/* Its destructor frees a thread's chunks when the thread exits. */
+static pthread_key_t arena_key;
+static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
+
+static void free_chunks(void *unused)
+{
+    struct chunk *c = arena.chunks, *next;
+
+    for (; c; c = next) {
+        next = c->next;
+        xl_free(c);
+    }
+    arena.chunks = NULL;
+}
+
+static void make_key(void)
+{
+    pthread_key_create(&arena_key, free_chunks);
+}
 
 static bool owns(const void *p)
 {
@@ -54,6 +74,8 @@ static void *arena_alloc(size_t n)
             size = arena.chunks->size * 2;
         if (!(c = xl_malloc(sizeof(*c) + size)))
             return NULL;
+        if (!arena.chunks) /* the thread's first chunk: free them all at exit */
+            pthread_setspecific(arena_key, &arena);
         c->size = size;
         c->used = 0;
         c->next = arena.chunks;
@@ -77,6 +99,7 @@ static void jfree(void *p)
 
 void xl_jarena_install(void)
 {
+    pthread_once(&arena_once, make_key);
     json_set_alloc_funcs(jmalloc, jfree);
 }
 

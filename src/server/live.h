@@ -24,8 +24,12 @@ void xl_live_free(struct xl_live *lv);
  * store gave them (0 if unknown). Never blocks on a subscriber. */
 void xl_live_publish(struct xl_live *lv, const struct xl_log_row *rows, size_t n);
 
+/* Open streams now. */
 uint64_t xl_live_subscribers(struct xl_live *lv);
-/* Lines not streamed to clients that fell behind, since start. */
+/* Lines dropped from the queues of clients that fell behind, since start. */
 uint64_t xl_live_dropped(struct xl_live *lv);
+
+/* The route GET /api/v1/logs/stream, xl_api_logs_stream, is declared in
+ * server.h and lives in live.c. */
 
 #endif
