@@ -16,55 +16,9 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/fileio.h"
 
 #define SEQ_BLOCK 4096
-
-/* Write data to path atomically: temp file, fsync, rename, fsync dir. */
-static xl_rc write_atomic(const char *dir, const char *path, const char *data,
-                          struct xl_err *err)
-{
-    char tmp[4200];
-    int fd, dfd;
-    size_t n = strlen(data);
-
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
-        return xl_err_sys(err, XL_EIO, errno, "cannot create %s", tmp);
-    if (write(fd, data, n) != (ssize_t)n || fsync(fd) < 0) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        return xl_err_sys(err, XL_EIO, e, "cannot write %s", tmp);
-    }
-    close(fd);
-    if (rename(tmp, path) < 0) {
-        int e = errno;
-        unlink(tmp);
-        return xl_err_sys(err, XL_EIO, e, "cannot rename %s", tmp);
-    }
-    if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return XL_OK;
-}
-
-/* Read a small file whole into buf (NUL-terminated). */
-static xl_rc read_small(const char *path, char *buf, size_t len, struct xl_err *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n;
-
-    if (fd < 0)
-        return errno == ENOENT ? XL_ENOENT : xl_err_sys(err, XL_EIO, errno, "cannot open %s", path);
-    n = read(fd, buf, len - 1);
-    close(fd);
-    if (n < 0)
-        return xl_err_sys(err, XL_EIO, errno, "cannot read %s", path);
-    buf[n] = '\0';
-    buf[strcspn(buf, "\r\n")] = '\0';
-    return XL_OK;
-}
 
 xl_rc xl_identity_agent_id(const char *data_dir, char out[33], struct xl_err *err)
 {
@@ -74,7 +28,7 @@ xl_rc xl_identity_agent_id(const char *data_dir, char out[33], struct xl_err *er
     size_t i;
 
     snprintf(path, sizeof(path), "%s/agent-id", data_dir);
-    rc = read_small(path, buf, sizeof(buf), err);
+    rc = xl_file_read_small(path, buf, sizeof(buf), 1, err);
     if (rc == XL_OK) {
         for (i = 0; buf[i]; i++)
             if (!((buf[i] >= '0' && buf[i] <= '9') || (buf[i] >= 'a' && buf[i] <= 'f')))
@@ -94,19 +48,16 @@ xl_rc xl_identity_agent_id(const char *data_dir, char out[33], struct xl_err *er
     for (i = 0; i < sizeof(rnd); i++)
         snprintf(out + 2 * i, 3, "%02x", rnd[i]);
     snprintf(buf, sizeof(buf), "%s\n", out);
-    return write_atomic(data_dir, path, buf, err);
+    return xl_file_write_atomic(path, buf, strlen(buf), 0644, err);
 }
 
 static xl_rc seq_reserve(struct xl_seq *s, struct xl_err *err)
 {
-    char buf[32], dir[4096];
-    const char *slash = strrchr(s->path, '/');
+    char buf[32];
 
-    snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - s->path) : 1,
-             slash ? s->path : ".");
     s->reserved_end = s->next + SEQ_BLOCK;
     snprintf(buf, sizeof(buf), "%llu\n", (unsigned long long)s->reserved_end);
-    return write_atomic(dir, s->path, buf, err);
+    return xl_file_write_atomic(s->path, buf, strlen(buf), 0644, err);
 }
 
 xl_rc xl_seq_open(struct xl_seq *s, const char *data_dir, struct xl_err *err)
@@ -117,7 +68,7 @@ xl_rc xl_seq_open(struct xl_seq *s, const char *data_dir, struct xl_err *err)
     memset(s, 0, sizeof(*s));
     if (!(s->path = xl_asprintf("%s/agent-seq", data_dir)))
         return xl_err_set(err, XL_ENOMEM, "out of memory");
-    rc = read_small(s->path, buf, sizeof(buf), err);
+    rc = xl_file_read_small(s->path, buf, sizeof(buf), 1, err);
     if (rc == XL_OK) {
         errno = 0;
         s->next = strtoull(buf, &end, 10);

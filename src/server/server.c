@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/fileio.h"
 #include "common/log.h"
 #include "common/units.h"
 
@@ -23,36 +24,30 @@ static xl_rc load_token(const char *configured, const char *data, const char *fi
 {
     char path[4096], buf[128];
     unsigned char rnd[24];
-    ssize_t n;
-    int fd;
+    xl_rc rc;
 
     if (configured && *configured) {
         *out = xl_strdup(configured);
         return *out ? XL_OK : xl_err_set(err, XL_ENOMEM, "out of memory");
     }
     snprintf(path, sizeof(path), "%s/%s", data, file);
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
-        n = read(fd, buf, sizeof(buf) - 1);
-        close(fd);
-        if (n <= 0)
+    rc = xl_file_read_small(path, buf, sizeof(buf), 1, err);
+    if (rc == XL_OK) {
+        if (!buf[0])
             return xl_err_set(err, XL_EIO, "%s: empty token file", path);
-        buf[n] = '\0';
-        buf[strcspn(buf, "\r\n")] = '\0';
         *out = xl_strdup(buf);
         return *out ? XL_OK : xl_err_set(err, XL_ENOMEM, "out of memory");
     }
+    if (rc != XL_ENOENT)
+        return rc;
     if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
         return xl_err_sys(err, XL_EIO, errno, "getrandom");
     for (size_t i = 0; i < sizeof(rnd); i++)
         snprintf(buf + 2 * i, 3, "%02x", rnd[i]);
-    if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
-        return xl_err_sys(err, XL_EIO, errno, "cannot create %s", path);
-    n = write(fd, buf, strlen(buf));
-    if (n != (ssize_t)strlen(buf) || write(fd, "\n", 1) != 1 || fsync(fd) < 0) {
-        close(fd);
-        return xl_err_sys(err, XL_EIO, errno, "cannot write %s", path);
-    }
-    close(fd);
+    buf[2 * sizeof(rnd)] = '\n';
+    if ((rc = xl_file_write_atomic(path, buf, 2 * sizeof(rnd) + 1, 0600, err)) != XL_OK)
+        return rc;
+    buf[2 * sizeof(rnd)] = '\0';
     xl_log_warn("server", "%s is not set in the config: generated one in %s", file, path);
     *out = xl_strdup(buf);
     return *out ? XL_OK : xl_err_set(err, XL_ENOMEM, "out of memory");
