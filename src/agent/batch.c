@@ -39,6 +39,19 @@ static const unsigned char esc[256] = {
     [0x5c] = '\\', [0x7f] = 1,
 };
 
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* True if any byte of w is < 0x20, == '"', == '\\', or >= 0x7f. */
+static inline bool has_special(uint64_t w)
+{
+    uint64_t lt20 = (w - ONES * 0x20) & ~w;            /* high bit set where byte < 0x20 */
+    uint64_t q = w ^ (ONES * '"'), bs = w ^ (ONES * '\\');
+    uint64_t eq = ((q - ONES) & ~q) | ((bs - ONES) & ~bs); /* where byte == '"' or '\\' */
+    uint64_t ge7f = (w + ONES * 0x01) | w;              /* high bit where byte >= 0x7f */
+    return ((lt20 | eq | ge7f) & HIGHS) != 0;
+}
+
 /* Length of the valid UTF-8 sequence at p (n bytes available), 0 if the
  * bytes there are not one (overlong, surrogate, out of range, cut). */
 static size_t utf8_seq(const unsigned char *p, size_t n)
@@ -71,10 +84,22 @@ xl_rc xl_json_escape(struct xl_buf *buf, const char *s, size_t n)
     xl_rc rc;
 
     while (p < end) {
-        unsigned char c = *p;
+        unsigned char c;
         char e[8];
         size_t k;
 
+        /* Skip 8 plain bytes at a time: none below 0x20, none '"' or '\\',
+         * none 0x7f or above (those are checked one by one below). */
+        while (end - p >= 8) {
+            uint64_t w;
+            memcpy(&w, p, 8);
+            if (has_special(w))
+                break;
+            p += 8;
+        }
+        if (p == end)
+            break;
+        c = *p;
         if (c < 0x80 && !esc[c]) {
             p++;
             continue;
@@ -166,6 +191,40 @@ fail:
     return rc;
 }
 
+/* Decimal digits of v into the end of tmp[24]; returns where they start. */
+static char *u64_dec(uint64_t v, char *tmp)
+{
+    char *p = tmp + 24;
+
+    do
+        *--p = (char)('0' + v % 10);
+    while (v /= 10);
+    return p;
+}
+
+/* `{"o":<offset>,"e":<end>,"t":"` without printf: this runs once per line. */
+static xl_rc add_line_head(struct xl_buf *buf, uint64_t offset, uint64_t end)
+{
+    char out[80], tmp[24], *d;
+    size_t n = 0, k;
+
+    memcpy(out, "{\"o\":", 5);
+    n = 5;
+    d = u64_dec(offset, tmp);
+    k = (size_t)(tmp + 24 - d);
+    memcpy(out + n, d, k);
+    n += k;
+    memcpy(out + n, ",\"e\":", 5);
+    n += 5;
+    d = u64_dec(end, tmp);
+    k = (size_t)(tmp + 24 - d);
+    memcpy(out + n, d, k);
+    n += k;
+    memcpy(out + n, ",\"t\":\"", 6);
+    n += 6;
+    return xl_buf_add(buf, out, n);
+}
+
 xl_rc xl_batch_add_log(struct xl_batch_builder *b, const struct xl_log_line *l)
 {
     size_t undo = b->rec.len;
@@ -194,8 +253,7 @@ xl_rc xl_batch_add_log(struct xl_batch_builder *b, const struct xl_log_line *l)
     } else if ((rc = xl_buf_add(&b->rec, ",", 1)) != XL_OK) {
         goto fail;
     }
-    if ((rc = xl_buf_printf(&b->rec, "{\"o\":%llu,\"e\":%llu,\"t\":\"",
-                            (unsigned long long)l->offset, (unsigned long long)l->end)) ||
+    if ((rc = add_line_head(&b->rec, l->offset, l->end)) ||
         (rc = xl_json_escape(&b->rec, l->data, l->len)) || (rc = xl_buf_add(&b->rec, "\"", 1)))
         goto fail;
     if (l->nmatched) {

@@ -71,16 +71,30 @@ xl_rc xl_buf_adds(struct xl_buf *b, const char *s)
 xl_rc xl_buf_vprintf(struct xl_buf *b, const char *fmt, va_list ap)
 {
     va_list ap2;
+    size_t room = b->cap > b->len ? b->cap - b->len : 0;
     xl_rc rc;
     int n;
 
+    /* Format once into the free space; only when it does not fit, grow and
+     * format again. */
     va_copy(ap2, ap);
-    n = vsnprintf(NULL, 0, fmt, ap2);
+    n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap2);
     va_end(ap2);
     if (n < 0)
         return XL_EINVAL;
-    if ((rc = reserve(b, (size_t)n)) != XL_OK)
+    if ((size_t)n < room) {
+        if ((size_t)n > b->max - b->len) {
+            b->data[b->len] = '\0';
+            return XL_ETOOBIG;
+        }
+        b->len += (size_t)n;
+        return XL_OK;
+    }
+    if ((rc = reserve(b, (size_t)n)) != XL_OK) {
+        if (b->data)
+            b->data[b->len] = '\0';
         return rc;
+    }
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     b->len += (size_t)n;
     return XL_OK;

@@ -54,6 +54,80 @@ static void test_escape(void **state)
     escape("", 0, "");
 }
 
+/* Byte-at-a-time reference: escapes exactly the bytes the protocol names. */
+static void ref_escape(const unsigned char *s, size_t n, struct xl_buf *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        size_t k = 0;
+        if (c >= 0x80) {
+            /* same validation rules as batch.c, written plainly */
+            if (c >= 0xc2 && c <= 0xdf && i + 1 < n && (s[i + 1] & 0xc0) == 0x80)
+                k = 2;
+            else if (c >= 0xe0 && c <= 0xef && i + 2 < n && (s[i + 1] & 0xc0) == 0x80 &&
+                     (s[i + 2] & 0xc0) == 0x80 && !(c == 0xe0 && s[i + 1] < 0xa0) &&
+                     !(c == 0xed && s[i + 1] > 0x9f))
+                k = 3;
+            else if (c >= 0xf0 && c <= 0xf4 && i + 3 < n && (s[i + 1] & 0xc0) == 0x80 &&
+                     (s[i + 2] & 0xc0) == 0x80 && (s[i + 3] & 0xc0) == 0x80 &&
+                     !(c == 0xf0 && s[i + 1] < 0x90) && !(c == 0xf4 && s[i + 1] > 0x8f))
+                k = 4;
+            if (k) {
+                xl_buf_add(out, s + i, k);
+                i += k - 1;
+            } else {
+                xl_buf_printf(out, "\\\\x%02x", c);
+            }
+        } else if (c == '"' || c == '\\') {
+            xl_buf_printf(out, "\\%c", c);
+        } else if (c == '\n') {
+            xl_buf_adds(out, "\\n");
+        } else if (c == '\t') {
+            xl_buf_adds(out, "\\t");
+        } else if (c == '\r') {
+            xl_buf_adds(out, "\\r");
+        } else if (c == '\b') {
+            xl_buf_adds(out, "\\b");
+        } else if (c == '\f') {
+            xl_buf_adds(out, "\\f");
+        } else if (c < 0x20 || c == 0x7f) {
+            xl_buf_printf(out, "\\u%04x", c);
+        } else {
+            xl_buf_add(out, &c, 1);
+        }
+    }
+}
+
+static void test_escape_matches_reference(void **state)
+{
+    static const unsigned char alphabet[] = "abcXYZ019 ,.:{}\"\\\n\t\x01\x1f\x7f\x80\xbf\xc3"
+                                            "\xa9\xe2\x82\xac\xed\xa0\xf0\x9f\x98\xff";
+    unsigned char in[64];
+    uint32_t seed = 12345;
+
+    for (int round = 0; round < 200000; round++) {
+        struct xl_buf a, b;
+        size_t n;
+        seed = seed * 1103515245u + 12345u;
+        n = (seed >> 16) % sizeof(in);
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            /* mostly plain text, like real logs, so the 8-byte path runs */
+            in[i] = (seed >> 16) % 4 ? (unsigned char)('a' + (seed >> 20) % 26)
+                                     : alphabet[(seed >> 18) % (sizeof(alphabet) - 1)];
+        }
+        xl_buf_init(&a, 1 << 20);
+        xl_buf_init(&b, 1 << 20);
+        assert_int_equal(xl_json_escape(&a, (const char *)in, n), XL_OK);
+        ref_escape(in, n, &b);
+        if (a.len != b.len || (a.len && memcmp(a.data, b.data, a.len) != 0))
+            fail_msg("round %d: '%s' != reference '%s'", round, a.data ? a.data : "",
+                     b.data ? b.data : "");
+        xl_buf_cleanup(&a);
+        xl_buf_cleanup(&b);
+    }
+}
+
 static void test_round_trip(void **state)
 {
     struct xl_batch_builder bb;
@@ -159,6 +233,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escape),
+        cmocka_unit_test(test_escape_matches_reference),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_limit_keeps_batch_valid),
     };
