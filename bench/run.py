@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Run every xluo benchmark and print the figures (what `make bench` does).
 
-    python3 bench/run.py --build build [--quick] [--only ingest|footprint]
+    python3 bench/run.py --build build [--quick] [--only ingest|footprint|logs]
 
---quick: 4M samples per durability setting instead of 20M, and a 30 s
-footprint window instead of 300 s. The benchmarks print figures; none of
-them asserts a speed. Figures and how to read them: docs/performance.md.
+--quick: 4M samples per durability setting instead of 20M, a 30 s
+footprint window instead of 300 s, and a 256 MiB log file instead of 1 GiB.
+The benchmarks print figures; none of them asserts a speed. Figures and how
+to read them: docs/performance.md.
 """
 import argparse
 import os
@@ -34,8 +35,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--quick", action="store_true", help="shorter runs")
-    ap.add_argument("--only", choices=["ingest", "footprint"])
-    ap.add_argument("--json-dir", help="write ingest.json and footprint.json here")
+    ap.add_argument("--only", choices=["ingest", "footprint", "logs"])
+    ap.add_argument("--json-dir", help="write ingest.json, footprint.json and logs.json here")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     py = sys.executable
@@ -54,6 +55,12 @@ def main():
             if args.json_dir:
                 argv += ["--json", os.path.join(args.json_dir, "footprint.json")]
             rcs.append(run("footprint", argv))
+        if args.only in (None, "logs"):
+            argv = [py, os.path.join(HERE, "logs.py"), "--build", build,
+                    "--size", "256MiB" if args.quick else "1GiB"]
+            if args.json_dir:
+                argv += ["--json", os.path.join(args.json_dir, "logs.json")]
+            rcs.append(run("logs", argv))
     except KeyboardInterrupt:
         return 130
     return max(rcs) if rcs else 0

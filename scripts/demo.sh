@@ -25,6 +25,11 @@ cat > "$demo/agent/conf/agent.yaml" <<EOT
 servers: [http://127.0.0.1:$port]
 token: $token
 labels: {env: demo}
+inputs:
+  tail:
+    - name: xluo
+      paths: [$demo/*/log/*.log]
+      from: head
 EOT
 
 stop() {
@@ -60,6 +65,8 @@ Try, in another terminal:
   $build/xluo agents
   $build/xluo metrics
   $build/xluo query node_cpu_usage_ratio --since 10m
+  $build/xluo logs --grep registered        # the demo's own logs, tailed by the agent
+  $build/xluo logs -f                        # follow them live
   curl -s http://127.0.0.1:$port/metrics
 
 Ctrl-C stops both.

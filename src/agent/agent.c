@@ -1,7 +1,6 @@
 /* xluo-agent: start-up, the event loop, batching and shutdown. */
 #include "agent.h"
 
-#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +12,9 @@
 #include "common/units.h"
 #include "config.h"
 #include "identity.h"
+#include "batch.h"
 #include "inputs/system/system.h"
+#include "inputs/tail/tail.h"
 #include "shipper.h"
 
 #define MOD "agent"
@@ -22,71 +23,141 @@
 
 struct xl_agent {
     struct xl_agent_cfg *cfg;
+    struct xl_agent_cfg *reloaded; /* the latest config read by reload (tail inputs) */
+    const char *conf_path;
     uv_loop_t loop;
     uv_signal_t sig_term, sig_int, sig_hup;
-    uv_timer_t sys_timer, drain_timer;
+    uv_timer_t sys_timer, drain_timer, flush_timer;
     struct xl_sysinput *sys;
+    struct xl_tail *tail;
     struct xl_shipper shipper;
+    struct xl_batch_builder batch;
     struct xl_seq seq;
     char id[33];
     char host[256];
     char ip[64];
-    json_t *records; /* the batch being built */
     int64_t drain_deadline;
-    bool stopping;
+    uint64_t records_lost; /* could not be added to a batch (out of memory) */
+    bool stopping, tail_paused;
 };
 
-/* Sink for inputs: one metric record per sample into the current batch. */
+/* Wrap what the builder holds into a batch and queue it. */
+static void flush_batch(struct xl_agent *a)
+{
+    struct xl_batch_out out;
+    struct xl_err err = {0};
+    uint64_t seq = 0;
+
+    uv_timer_stop(&a->flush_timer);
+    if (xl_batch_empty(&a->batch))
+        return;
+    if (a->batch.items && xl_seq_next(&a->seq, &seq, &err) != XL_OK) {
+        xl_log_rl(XL_LOG_ERROR, 60, MOD, "%s: batch kept for the next try", err.msg);
+        return;
+    }
+    if (xl_batch_finish(&a->batch, a->id, seq, xl_now_ms(), &out) != XL_OK) {
+        xl_log_rl(XL_LOG_ERROR, 60, MOD, "out of memory finishing a batch: kept for the next try");
+        return;
+    }
+    if (out.items)
+        xl_log_debug(MOD, "batch seq %llu queued: %zu records, %zu bytes",
+                     (unsigned long long)seq, out.items, out.len);
+    xl_shipper_enqueue(&a->shipper, &out);
+}
+
+static void on_flush_timer(uv_timer_t *t)
+{
+    flush_batch(t->data);
+}
+
+/* After adding: send now if the batch is big, soon if the shipper is idle
+ * (so a burst read in one loop turn travels together), else when the
+ * request in flight completes (on_idle). */
+static void added(struct xl_agent *a)
+{
+    if (xl_batch_bytes(&a->batch) >= (size_t)a->cfg->batch_max_size)
+        flush_batch(a);
+    else if (xl_shipper_idle(&a->shipper) && !uv_is_active((uv_handle_t *)&a->flush_timer))
+        uv_timer_start(&a->flush_timer, on_flush_timer, 0, 0);
+}
+
+/* Sink for the system input. */
 static void emit_metric(void *ctx, const char *name, const struct xl_label *labels,
                         size_t nlabels, double value, int64_t ts_ms)
 {
     struct xl_agent *a = ctx;
-    json_t *rec, *l = json_object(), *v;
 
-    for (size_t i = 0; l && i < nlabels; i++)
-        json_object_set_new(l, labels[i].name, json_string(labels[i].value));
-    if (value != value)
-        v = json_string("NaN");
-    else if (value > 1.7976931348623157e308 || value < -1.7976931348623157e308)
-        v = json_string(value > 0 ? "+Inf" : "-Inf");
-    else
-        v = json_real(value);
-    rec = json_pack("{s:s, s:I, s:s, s:o, s:o}", "type", "metric", "ts", (json_int_t)ts_ms,
-                    "name", name, "labels", l, "value", v);
-    if (!rec || json_array_append_new(a->records, rec) < 0)
-        xl_log_rl(XL_LOG_ERROR, 60, MOD, "out of memory building a batch (%s dropped)", name);
+    if (xl_batch_add_metric(&a->batch, name, labels, nlabels, value, ts_ms) != XL_OK) {
+        flush_batch(a);
+        if (xl_batch_add_metric(&a->batch, name, labels, nlabels, value, ts_ms) != XL_OK) {
+            a->records_lost++;
+            xl_log_rl(XL_LOG_ERROR, 60, MOD, "cannot add %s to a batch: dropped", name);
+        }
+    }
 }
 
-/* Wrap the records built so far into a protocol batch and queue it. */
-static void flush_batch(struct xl_agent *a)
+/* Sink for the tail input: lines, marks, backpressure. */
+static void tail_line(void *ctx, const struct xl_log_line *l)
 {
-    struct xl_err err = {0};
-    size_t n = json_array_size(a->records);
-    uint64_t seq;
-    json_t *batch;
-    char *text;
+    struct xl_agent *a = ctx;
 
-    if (n == 0)
-        return;
-    if (xl_seq_next(&a->seq, &seq, &err) != XL_OK) {
-        xl_log_rl(XL_LOG_ERROR, 60, MOD, "%s: %zu records dropped", err.msg, n);
-        json_array_clear(a->records);
+    if (xl_batch_add_log(&a->batch, l) == XL_OK) {
+        added(a);
         return;
     }
-    batch = json_pack("{s:i, s:s, s:I, s:I, s:O}", "v", 1, "agent_id", a->id, "seq",
-                      (json_int_t)seq, "sent", (json_int_t)xl_now_ms(), "records", a->records);
-    text = batch ? json_dumps(batch, JSON_COMPACT) : NULL;
-    json_decref(batch);
-    json_array_clear(a->records);
-    if (!text) {
-        xl_log_rl(XL_LOG_ERROR, 60, MOD, "out of memory: %zu records dropped", n);
+    /* The batch is at its hard size limit (a line near max_line_bytes on top
+     * of a full batch): send it and start a new one. */
+    flush_batch(a);
+    if (xl_batch_add_log(&a->batch, l) != XL_OK) {
+        a->records_lost++;
+        xl_log_rl(XL_LOG_ERROR, 60, MOD, "cannot add a line of %s at offset %llu to a batch",
+                  l->path, (unsigned long long)l->offset);
+    }
+    added(a);
+}
+
+static void tail_mark(void *ctx, uint64_t file_uid, uint64_t end)
+{
+    struct xl_agent *a = ctx;
+
+    if (xl_batch_add_mark(&a->batch, file_uid, end) != XL_OK) {
+        /* Not fatal: a later mark of the file covers this one. */
+        xl_log_rl(XL_LOG_WARN, 60, MOD, "out of memory recording a tail position");
         return;
     }
-    xl_log_debug(MOD, "batch seq %llu queued: %zu records, %zu bytes", (unsigned long long)seq, n,
-                 strlen(text));
-    /* json_dumps allocates with malloc; the shipper frees with xl_free,
-     * which is free(). */
-    xl_shipper_enqueue(&a->shipper, text, strlen(text), n);
+    added(a);
+}
+
+static bool tail_full(void *ctx)
+{
+    struct xl_agent *a = ctx;
+
+    if (xl_shipper_full(&a->shipper)) {
+        a->tail_paused = true;
+        return true;
+    }
+    return false;
+}
+
+/* The server has the lines before these marks: let tail checkpoint them. */
+static void on_ack(void *ctx, const struct xl_mark *marks, size_t n, bool delivered)
+{
+    struct xl_agent *a = ctx;
+
+    for (size_t i = 0; a->tail && i < n; i++)
+        xl_tail_commit(a->tail, marks[i].file_uid, marks[i].end);
+    if (a->tail_paused && !xl_shipper_full(&a->shipper)) {
+        a->tail_paused = false;
+        xl_tail_resume(a->tail);
+    }
+}
+
+static void on_idle(void *ctx)
+{
+    struct xl_agent *a = ctx;
+
+    if (!xl_batch_empty(&a->batch))
+        flush_batch(a);
 }
 
 static void on_sys_timer(uv_timer_t *t)
@@ -98,16 +169,25 @@ static void on_sys_timer(uv_timer_t *t)
     if (xl_sysinput_collect(a->sys, xl_now_ms(), xl_mono_ms(), &sink, &err) != XL_OK ||
         err.msg[0])
         xl_log_rl(XL_LOG_WARN, 300, "system", "%s", err.msg);
-    flush_batch(a);
+    added(a);
 }
 
 static void close_all(struct xl_agent *a)
 {
+    struct xl_err err = {0};
+
     uv_close((uv_handle_t *)&a->sig_term, NULL);
     uv_close((uv_handle_t *)&a->sig_int, NULL);
     uv_close((uv_handle_t *)&a->sig_hup, NULL);
     uv_close((uv_handle_t *)&a->sys_timer, NULL);
     uv_close((uv_handle_t *)&a->drain_timer, NULL);
+    uv_close((uv_handle_t *)&a->flush_timer, NULL);
+    if (a->tail) {
+        if (xl_tail_checkpoint(a->tail, &err) != XL_OK)
+            xl_log_error(MOD, "tail checkpoint: %s", err.msg);
+        xl_tail_stop(a->tail);
+        a->tail = NULL;
+    }
     xl_shipper_stop(&a->shipper);
 }
 
@@ -115,9 +195,12 @@ static void on_drain(uv_timer_t *t)
 {
     struct xl_agent *a = t->data;
 
-    if (xl_shipper_idle(&a->shipper) || xl_mono_ms() >= a->drain_deadline) {
+    flush_batch(a);
+    if (xl_shipper_idle(&a->shipper) || !a->shipper.registered ||
+        xl_mono_ms() >= a->drain_deadline) {
         if (!xl_shipper_idle(&a->shipper))
-            xl_log_warn(MOD, "stopping with %llu batches not delivered",
+            xl_log_warn(MOD, "stopping with %llu batches not delivered (log lines among them "
+                             "are read again at the next start)",
                         (unsigned long long)a->shipper.st.queue_batches);
         uv_timer_stop(t);
         close_all(a);
@@ -138,13 +221,43 @@ static void on_stop_signal(uv_signal_t *h, int sig)
     uv_timer_start(&a->drain_timer, on_drain, 0, 100);
 }
 
+/* SIGHUP: reopen the log, re-read the config and apply what can change
+ * without a restart (the tail inputs). */
 static void on_hup(uv_signal_t *h, int sig)
 {
+    struct xl_agent *a = h->data;
+    struct xl_agent_cfg *cfg = NULL;
     struct xl_err err = {0};
+    struct xl_cfg_array *tail;
 
     if (xl_log_reopen(&err) != XL_OK)
         xl_log_error(MOD, "%s", err.msg);
-    xl_log_info(MOD, "SIGHUP: log reopened");
+    if (!a->conf_path) {
+        xl_log_info(MOD, "SIGHUP: log reopened (no config file to re-read)");
+        return;
+    }
+    if (xl_agent_cfg_load(a->conf_path, a->cfg->prefix, &cfg, &err) != XL_OK) {
+        xl_log_error(MOD, "reload: %s; keeping the running configuration", err.msg);
+        return;
+    }
+    tail = &cfg->inputs.tail;
+    if (!a->tail) {
+        struct xl_tail_sink sink = {.line = tail_line, .mark = tail_mark, .full = tail_full,
+                                    .ctx = a};
+        if (tail->n &&
+            xl_tail_start(&a->loop, a->cfg->data_path, tail->items, tail->n, &sink, &a->tail,
+                          &err) != XL_OK)
+            goto fail;
+    } else if (xl_tail_reconfigure(a->tail, tail->items, tail->n, &err) != XL_OK) {
+        goto fail;
+    }
+    xl_agent_cfg_free(a->reloaded);
+    a->reloaded = cfg;
+    xl_log_info(MOD, "reload: %zu tail inputs applied (other changes need a restart)", tail->n);
+    return;
+fail:
+    xl_log_error(MOD, "reload: %s; keeping the running tail inputs", err.msg);
+    xl_agent_cfg_free(cfg);
 }
 
 static xl_rc agent_open(struct xl_agent *a, struct xl_err *err)
@@ -166,8 +279,7 @@ static xl_rc agent_open(struct xl_agent *a, struct xl_err *err)
         snprintf(a->ip, sizeof(a->ip), "%s", c->local_ip);
     else
         xl_identity_local_ip(c->servers.v[0], a->ip, sizeof(a->ip));
-    if (!(a->records = json_array()))
-        return xl_err_set(err, XL_ENOMEM, "out of memory");
+    xl_batch_init(&a->batch, (size_t)c->batch_max_size + (size_t)(2 << 20));
     if (!c->token || !*c->token)
         xl_log_warn(MOD, "no token in the config: the server will refuse this agent unless "
                          "it runs without one");
@@ -182,11 +294,22 @@ static xl_rc agent_open(struct xl_agent *a, struct xl_err *err)
     sh.retry_max_backoff_ms = c->retry_max_backoff;
     sh.queue_max = (size_t)c->queue_max;
     sh.started_ms = xl_now_ms();
+    sh.on_ack = on_ack;
+    sh.on_idle = on_idle;
+    sh.ctx = a;
     if ((rc = xl_shipper_start(&a->shipper, &a->loop, &sh, err)) != XL_OK)
         return rc;
     uv_timer_init(&a->loop, &a->sys_timer);
     uv_timer_init(&a->loop, &a->drain_timer);
-    a->sys_timer.data = a->drain_timer.data = a;
+    uv_timer_init(&a->loop, &a->flush_timer);
+    a->sys_timer.data = a->drain_timer.data = a->flush_timer.data = a;
+    if (c->inputs.tail.n) {
+        struct xl_tail_sink sink = {.line = tail_line, .mark = tail_mark, .full = tail_full,
+                                    .ctx = a};
+        if ((rc = xl_tail_start(&a->loop, c->data_path, c->inputs.tail.items, c->inputs.tail.n,
+                                &sink, &a->tail, err)) != XL_OK)
+            return rc;
+    }
     if (c->inputs.system.enabled) {
         if (!(a->sys = xl_sysinput_new(&so, err)))
             return err && err->rc ? err->rc : XL_ENOMEM;
@@ -206,7 +329,7 @@ static xl_rc agent_open(struct xl_agent *a, struct xl_err *err)
 
 int xl_agent_run(void *cfgp, const struct xl_daemon_opts *opts)
 {
-    struct xl_agent a = {.cfg = cfgp};
+    struct xl_agent a = {.cfg = cfgp, .conf_path = opts->conf_path};
     struct xl_err err = {0};
     enum xl_log_level lvl;
     int code = 0;
@@ -214,10 +337,6 @@ int xl_agent_run(void *cfgp, const struct xl_daemon_opts *opts)
     if (!opts->debug && xl_log_level_parse(a.cfg->log_level, &lvl) == XL_OK)
         xl_log_set_level(lvl);
     signal(SIGPIPE, SIG_IGN);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        xl_daemon_ready(opts, false, "curl_global_init failed");
-        return 1;
-    }
     uv_loop_init(&a.loop);
     if (agent_open(&a, &err) != XL_OK) {
         xl_log_error(MOD, "%s", err.msg);
@@ -235,7 +354,7 @@ out:
     uv_loop_close(&a.loop);
     xl_sysinput_free(a.sys);
     xl_seq_close(&a.seq);
-    json_decref(a.records);
-    curl_global_cleanup();
+    xl_batch_cleanup(&a.batch);
+    xl_agent_cfg_free(a.reloaded);
     return code;
 }

@@ -7,6 +7,7 @@
 #include "common/alloc.h"
 #include "common/daemon.h"
 #include "common/metric.h"
+#include "inputs/tail/tail.h"
 
 #define OFF(f) offsetof(struct xl_agent_cfg, f)
 
@@ -27,6 +28,9 @@ static const struct xl_cfg_key inputs_keys[] = {
     {.name = "system", .type = XL_CFG_SECTION,
      .offset = offsetof(struct xl_agent_inputs_cfg, system), .sub = system_keys,
      .desc = "host metrics from /proc and statvfs"},
+    {.name = "tail", .type = XL_CFG_LIST, .offset = offsetof(struct xl_agent_inputs_cfg, tail),
+     .sub = xl_tail_cfg_keys, .item_size = sizeof(struct xl_tail_input_cfg),
+     .desc = "log files to follow (docs/tail.md); `xluo-agent reload` applies changes"},
     {NULL},
 };
 
@@ -65,13 +69,16 @@ const struct xl_cfg_key xl_agent_cfg_keys[] = {
     {.name = "request_timeout", .type = XL_CFG_DURATION, .def = "30s",
      .offset = OFF(request_timeout), .min = 100, .max = 600000,
      .desc = "give up on one HTTP request after this long"},
-    {.name = "queue_max", .type = XL_CFG_SIZE, .def = "64MiB", .offset = OFF(queue_max),
+    {.name = "queue_max", .type = XL_CFG_SIZE, .def = "8MiB", .offset = OFF(queue_max),
      .min = 65536, .max = 1LL << 40,
      .desc = "batches waiting for the server, in memory; beyond it the oldest metric "
              "batches are dropped and counted"},
     {.name = "retry_max_backoff", .type = XL_CFG_DURATION, .def = "60s",
      .offset = OFF(retry_max_backoff), .min = 100, .max = 3600000,
      .desc = "longest wait between retries (exponential with full jitter from 1s)"},
+    {.name = "batch_max_size", .type = XL_CFG_SIZE, .def = "1MiB", .offset = OFF(batch_max_size),
+     .min = 4096, .max = 64 << 20,
+     .desc = "a batch is sent once it is this big (or as soon as the shipper is idle)"},
     {.name = "inputs", .type = XL_CFG_SECTION, .offset = OFF(inputs), .sub = inputs_keys,
      .desc = "what the agent collects"},
     {NULL},

@@ -15,6 +15,7 @@ struct xl_agent_system_cfg {
 
 struct xl_agent_inputs_cfg {
     struct xl_agent_system_cfg system;
+    struct xl_cfg_array tail; /* of struct xl_tail_input_cfg */
 };
 
 struct xl_agent_cfg {
@@ -29,6 +30,7 @@ struct xl_agent_cfg {
     int64_t request_timeout;
     int64_t queue_max;
     int64_t retry_max_backoff;
+    int64_t batch_max_size;
     struct xl_agent_inputs_cfg inputs;
     /* Resolved at load time: */
     char *prefix;

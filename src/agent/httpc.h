@@ -1,11 +1,16 @@
-/* xluo-agent: asynchronous HTTP client: libcurl's multi interface driven by
- * the agent's libuv loop (sockets watched with uv_poll, curl's timeout with a
- * uv_timer). Every request ends in exactly one call of its callback, also on
- * xl_httpc_close (status 0, error "client closed"). */
+/* xluo-agent: asynchronous HTTP client on the agent's libuv loop.
+ *
+ * http:// is spoken directly (httpc.c: HTTP/1.1, keep-alive, one idle
+ * connection kept per host:port, httpc_parse.c reads the responses), so the
+ * agent maps no TLS library. https:// goes through libcurl, which is loaded
+ * with dlopen only when the first https:// request is made (httpc_curl.c).
+ * Every request ends in exactly one call of its callback, also on
+ * xl_httpc_close (status 0, error "client closed"). The process must ignore
+ * SIGPIPE (the agent does): libuv writes with write(2). */
 #ifndef XL_HTTPC_H
 #define XL_HTTPC_H
 
-#include <curl/curl.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -17,14 +22,16 @@ typedef void (*xl_httpc_cb)(void *ctx, long status, const char *body, size_t len
                             const char *error);
 
 struct xl_httpc_req;
+struct xl_httpc_conn;
+struct xl_httpc_curl;
 
 struct xl_httpc {
     uv_loop_t *loop;
-    struct xl_httpc_req *reqs; /* in flight */
-    CURLM *multi;
-    uv_timer_t timer;
-    int running;
-    unsigned inflight;
+    struct xl_httpc_req *reqs;  /* http:// requests in flight */
+    struct xl_httpc_conn *idle; /* kept-alive connections, one per host:port */
+    struct xl_httpc_curl *curl; /* https:// requests, NULL until the first one */
+    unsigned inflight;          /* requests in flight, http:// and https:// */
+    bool closed;
 };
 
 xl_rc xl_httpc_init(struct xl_httpc *c, uv_loop_t *loop, struct xl_err *err);

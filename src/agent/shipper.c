@@ -17,9 +17,7 @@
 
 struct xl_shipper_batch {
     struct xl_shipper_batch *next;
-    char *body;
-    size_t len;
-    size_t nrecords;
+    struct xl_batch_out b;
 };
 
 static void kick(struct xl_shipper *s);
@@ -88,7 +86,9 @@ static void answer_detail(const char *body, size_t len, char *out, size_t outlen
     json_decref(j);
 }
 
-static void pop_head(struct xl_shipper *s)
+/* Remove the head batch; report its marks when acked (delivered or
+ * rejected for good). */
+static void pop_head(struct xl_shipper *s, bool acked, bool delivered)
 {
     struct xl_shipper_batch *b = s->head;
 
@@ -96,8 +96,10 @@ static void pop_head(struct xl_shipper *s)
     if (!s->head)
         s->tail = NULL;
     s->st.queue_batches--;
-    s->st.queue_bytes -= b->len;
-    xl_free(b->body);
+    s->st.queue_bytes -= b->b.len;
+    if (acked && b->b.nmarks && s->o.on_ack)
+        s->o.on_ack(s->o.ctx, b->b.marks, b->b.nmarks, delivered);
+    xl_batch_out_cleanup(&b->b);
     xl_free(b);
 }
 
@@ -112,9 +114,9 @@ static void on_ingest_done(void *ctx, long status, const char *body, size_t len,
         return;
     if (status == 200) {
         s->st.batches_sent++;
-        s->st.records_sent += s->head->nrecords;
+        s->st.records_sent += s->head->b.items;
         s->attempt = 0;
-        pop_head(s);
+        pop_head(s, true, true);
         kick(s);
         return;
     }
@@ -132,10 +134,10 @@ static void on_ingest_done(void *ctx, long status, const char *body, size_t len,
         return;
     }
     xl_log_error(MOD, "server rejected a batch of %zu records with %ld (%s); batch dropped",
-                 s->head->nrecords, status, detail);
+                 s->head->b.items, status, detail);
     s->st.batches_dropped++;
-    s->st.records_dropped += s->head->nrecords;
-    pop_head(s);
+    s->st.records_dropped += s->head->b.items;
+    pop_head(s, true, false);
     kick(s);
 }
 
@@ -145,10 +147,20 @@ static void kick(struct xl_shipper *s)
     struct xl_err err = {0};
     char url[2048];
 
-    if (s->closing || !s->registered || s->sending || s->waiting || !s->head)
+    if (s->closing)
+        return;
+    /* Batches of marks only are acknowledged in turn, without a request. */
+    while (!s->sending && s->head && !s->head->b.body)
+        pop_head(s, true, true);
+    if (!s->head && !s->sending) {
+        if (s->o.on_idle)
+            s->o.on_idle(s->o.ctx);
+        return;
+    }
+    if (!s->registered || s->sending || s->waiting || !s->head)
         return;
     snprintf(url, sizeof(url), "%s/api/v1/ingest", server(s));
-    if (xl_httpc_request(&s->http, "POST", url, s->o.token, s->head->body, s->head->len,
+    if (xl_httpc_request(&s->http, "POST", url, s->o.token, s->head->b.body, s->head->b.len,
                          (long)s->o.request_timeout_ms, on_ingest_done, s, &err) != XL_OK) {
         xl_log_rl(XL_LOG_ERROR, 30, MOD, "cannot start request: %s", err.msg);
         schedule_retry(s);
@@ -281,55 +293,69 @@ xl_rc xl_shipper_start(struct xl_shipper *s, uv_loop_t *loop, const struct xl_sh
     return XL_OK;
 }
 
-void xl_shipper_enqueue(struct xl_shipper *s, char *body, size_t len, size_t nrecords)
+/* Drop the oldest droppable batch that is not in flight; false if none. */
+static bool drop_one(struct xl_shipper *s)
+{
+    struct xl_shipper_batch *prev = s->sending ? s->head : NULL;
+    struct xl_shipper_batch *v = prev ? prev->next : s->head;
+
+    while (v && !v->b.droppable) {
+        prev = v;
+        v = v->next;
+    }
+    if (!v)
+        return false;
+    xl_log_rl(XL_LOG_WARN, 30, MOD, "queue full (%zu bytes): dropping the oldest metrics batch "
+                                    "of %zu records",
+              s->o.queue_max, v->b.items);
+    s->st.batches_dropped++;
+    s->st.records_dropped += v->b.items;
+    if (prev)
+        prev->next = v->next;
+    else
+        s->head = v->next;
+    if (s->tail == v)
+        s->tail = prev;
+    s->st.queue_batches--;
+    s->st.queue_bytes -= v->b.len;
+    xl_batch_out_cleanup(&v->b);
+    xl_free(v);
+    return true;
+}
+
+void xl_shipper_enqueue(struct xl_shipper *s, struct xl_batch_out *out)
 {
     struct xl_shipper_batch *b = xl_calloc(1, sizeof(*b));
 
     if (!b) {
-        xl_log_rl(XL_LOG_ERROR, 30, MOD, "out of memory: %zu records dropped", nrecords);
+        xl_log_rl(XL_LOG_ERROR, 30, MOD, "out of memory: %zu records dropped", out->items);
         s->st.batches_dropped++;
-        s->st.records_dropped += nrecords;
-        xl_free(body);
+        s->st.records_dropped += out->items;
+        xl_batch_out_cleanup(out);
         return;
     }
-    /* Make room: drop the oldest batches that are not in flight. */
-    while (s->head && s->st.queue_bytes + len > s->o.queue_max &&
-           (s->head != s->tail || !s->sending)) {
-        struct xl_shipper_batch *victim = s->sending ? s->head->next : s->head;
-        if (!victim)
-            break;
-        xl_log_rl(XL_LOG_WARN, 30, MOD, "queue full (%zu bytes): dropping the oldest batch of %zu records",
-                  s->o.queue_max, victim->nrecords);
-        s->st.batches_dropped++;
-        s->st.records_dropped += victim->nrecords;
-        if (victim == s->head) {
-            pop_head(s);
-        } else {
-            s->head->next = victim->next;
-            if (s->tail == victim)
-                s->tail = s->head;
-            s->st.queue_batches--;
-            s->st.queue_bytes -= victim->len;
-            xl_free(victim->body);
-            xl_free(victim);
-        }
-    }
-    b->body = body;
-    b->len = len;
-    b->nrecords = nrecords;
+    while (s->st.queue_bytes + out->len > s->o.queue_max && drop_one(s))
+        ;
+    b->b = *out;
+    memset(out, 0, sizeof(*out));
     if (s->tail)
         s->tail->next = b;
     else
         s->head = b;
     s->tail = b;
     s->st.queue_batches++;
-    s->st.queue_bytes += len;
+    s->st.queue_bytes += b->b.len;
     kick(s);
 }
 
 bool xl_shipper_idle(const struct xl_shipper *s)
 {
-    return !s->head;
+    return !s->head && !s->sending;
+}
+
+bool xl_shipper_full(const struct xl_shipper *s)
+{
+    return s->st.queue_bytes >= s->o.queue_max;
 }
 
 void xl_shipper_stop(struct xl_shipper *s)
@@ -340,10 +366,12 @@ void xl_shipper_stop(struct xl_shipper *s)
     uv_close((uv_handle_t *)&s->hb_timer, NULL);
     uv_close((uv_handle_t *)&s->retry_timer, NULL);
     xl_httpc_close(&s->http);
+    /* Undelivered batches are freed without acknowledging their marks: the
+     * tail input reads those lines again at the next start. */
     while (s->head) {
         s->st.batches_dropped++;
-        s->st.records_dropped += s->head->nrecords;
-        pop_head(s);
+        s->st.records_dropped += s->head->b.items;
+        pop_head(s, false, false);
     }
     if (s->st.records_dropped)
         xl_log_info(MOD, "%llu records in total could not be delivered",

@@ -1,8 +1,12 @@
 /* xluo-agent: ships batches to the server, registers and heartbeats.
  *
- * Batches wait in a FIFO (bounded by queue_max bytes: when full the oldest
- * batch is dropped and its records counted in records_dropped). One batch is
- * in flight at a time, so the server sees an agent's batches in seq order.
+ * Batches wait in a FIFO bounded by queue_max bytes: when it is full the
+ * oldest metrics-only batch is dropped and its records counted in
+ * records_dropped; batches with log lines are never dropped: the tail input
+ * stops reading instead (xl_shipper_full). One batch is in flight at a time,
+ * so the server sees an agent's batches in seq order, and on_ack reports
+ * each batch's marks in that order. A batch of marks only is acknowledged
+ * when it reaches the head of the queue, with no request.
  * Transient failures (connection errors, timeouts, 5xx, 429) retry the same
  * batch with exponential backoff and full jitter (1s, 2s, 4s ... up to
  * retry_max_backoff) on the next server URL in the list; other 4xx answers
@@ -15,6 +19,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "batch.h"
 #include "common/config.h"
 #include "httpc.h"
 
@@ -30,6 +35,13 @@ struct xl_shipper_opts {
     int64_t retry_max_backoff_ms;
     size_t queue_max;
     int64_t started_ms;
+    /* A batch was accepted by the server (delivered) or given up for good
+     * (rejected as invalid: not delivered); its marks may be committed. Not
+     * called for batches dropped from a full queue or at stop. */
+    void (*on_ack)(void *ctx, const struct xl_mark *marks, size_t nmarks, bool delivered);
+    /* Nothing is queued or in flight: a good moment to send what is pending. */
+    void (*on_idle)(void *ctx);
+    void *ctx;
 };
 
 struct xl_shipper_stats {
@@ -59,11 +71,13 @@ struct xl_shipper {
 
 xl_rc xl_shipper_start(struct xl_shipper *s, uv_loop_t *loop, const struct xl_shipper_opts *o,
                        struct xl_err *err);
-/* Queue a batch body (a complete protocol JSON document, taken: the shipper
- * frees it) holding nrecords records. */
-void xl_shipper_enqueue(struct xl_shipper *s, char *body, size_t len, size_t nrecords);
-/* True when nothing waits to be sent. */
+/* Queue a finished batch; the shipper takes what *b holds (b is emptied). */
+void xl_shipper_enqueue(struct xl_shipper *s, struct xl_batch_out *b);
+/* True when nothing waits to be sent and nothing is in flight. */
 bool xl_shipper_idle(const struct xl_shipper *s);
+/* True when the queue holds queue_max bytes or more (inputs that must not
+ * drop, like tail, pause). */
+bool xl_shipper_full(const struct xl_shipper *s);
 /* Stop timers and abort requests; queued batches are freed (counted as
  * dropped). Run the loop afterwards to close the handles. */
 void xl_shipper_stop(struct xl_shipper *s);

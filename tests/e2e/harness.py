@@ -170,16 +170,40 @@ class Agent(Daemon):
     name = "xluo-agent"
     conf_name = "agent.yaml"
 
-    def __init__(self, prefix, server_urls, interval="1s", extra=""):
+    def __init__(self, prefix, server_urls, interval="1s", extra="", inputs=""):
+        """inputs: YAML lines placed under `inputs:` (indented by two)."""
         servers = ", ".join(server_urls)
+        system = f"  system: {{interval: {interval}}}\n" if interval else \
+            "  system: {enabled: false}\n"
         super().__init__(prefix, f"servers: [{servers}]\n"
                                  f"token: {AGENT_TOKEN}\n"
                                  f"heartbeat_interval: 1s\n"
-                                 f"inputs:\n  system: {{interval: {interval}}}\n" + extra)
+                                 f"inputs:\n{system}{inputs}" + extra)
+
+    def rewrite(self, server_urls, interval="1s", extra="", inputs=""):
+        """Write a new config (for reload tests); the process keeps running."""
+        proc, logf = self.proc, getattr(self, "logf", None)
+        Agent.__init__(self, self.prefix, server_urls, interval, extra, inputs)
+        self.proc, self.logf = proc, logf
 
     def agent_id(self):
         with open(os.path.join(self.prefix, "data", "agent-id")) as f:
             return f.read().strip()
+
+
+def all_logs(server, **filters):
+    """Every stored log line matching filters, oldest first (pages through
+    /api/v1/logs with the cursor)."""
+    import urllib.parse
+    out, cursor = [], None
+    while True:
+        params = dict(filters, limit=10000, **({"cursor": cursor} if cursor else {}))
+        params.setdefault("from", "30d")
+        body = server.api("/api/v1/logs?" + urllib.parse.urlencode(params))
+        out.extend(body["logs"])
+        cursor = body.get("next_cursor")
+        if not cursor:
+            return out[::-1]
 
 
 def cli(server, *args, token=API_TOKEN, timeout=30):

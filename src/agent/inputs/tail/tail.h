@@ -60,6 +60,9 @@ struct xl_tail_input_cfg {
     int64_t max_line_bytes;       /* longer lines are split into parts (default 64KiB) */
     int64_t poll_interval;        /* ms: rescan globs/stat files this often (default 1s)
                                      also when inotify works, as a safety net */
+    int64_t rotate_wait;          /* ms: a renamed-away or deleted file read to its end is
+                                     kept open this long for late writes before its
+                                     unterminated last line is shipped (default 5s) */
 };
 
 extern const struct xl_cfg_key xl_tail_cfg_keys[]; /* for one list item */
@@ -103,6 +106,11 @@ struct xl_tail_stats {
     uint64_t rotations;       /* renames, copytruncates and truncations seen */
     uint64_t copytruncate_recovered_bytes; /* read from a rotated copy */
     uint64_t rescans;         /* full rescans (inotify overflow, poll) */
+    uint64_t lines_filtered;  /* dropped by include/exclude */
+    uint64_t bytes_lost;      /* unread bytes of files truncated with no copy found */
+    uint64_t read_errors;     /* open/read failures (retried at the next poll) */
+    uint64_t watches;         /* directories watched with inotify */
+    bool inotify;             /* false: polling only (no inotify or its watch limit hit) */
 };
 
 struct xl_tail;
@@ -135,5 +143,9 @@ void xl_tail_get_stats(const struct xl_tail *t, struct xl_tail_stats *out);
 
 /* Checkpoint, close every handle, free t once the loop has closed them. */
 void xl_tail_stop(struct xl_tail *t);
+
+/* Test hook: when true at xl_tail_start, inotify is not used, as when
+ * inotify_init fails (polling only). */
+extern bool xl_tail_no_inotify;
 
 #endif

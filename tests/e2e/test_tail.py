@@ -1,0 +1,277 @@
+"""Log collection end to end: a real agent tails real files and ships to a
+real server; every case counts the lines written and the lines stored and
+requires them equal, with no duplicates."""
+import collections
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import TestCase, all_logs, cli, wait_for  # noqa: E402
+
+
+def tail_input(name, paths, **kw):
+    lines = [f"  tail:\n    - name: {name}\n      paths: [{', '.join(paths)}]\n"]
+    for k, v in kw.items():
+        lines.append(f"      {k}: {v}\n")
+    return "".join(lines)
+
+
+class Writer:
+    """Appends numbered lines to a file (O_APPEND, like an application),
+    optionally at full speed in a thread."""
+
+    def __init__(self, path, tag, pad=150):
+        self.path, self.tag, self.pad = path, tag, "x" * pad
+        self.n = 0
+        self.lock = threading.Lock()
+        self.f = open(path, "ab", buffering=0)
+
+    def line(self, i):
+        return f"{self.tag} {i:08d} {self.pad}"
+
+    def write(self, count, batch=200):
+        with self.lock:
+            for start in range(0, count, batch):
+                k = min(batch, count - start)
+                self.f.write("".join(self.line(self.n + j) + "\n" for j in range(k)).encode())
+                self.n += k
+
+    def reopen(self):
+        with self.lock:
+            self.f.close()
+            self.f = open(self.path, "ab", buffering=0)
+
+    def expected(self):
+        return {self.line(i) for i in range(self.n)}
+
+    def close(self):
+        self.f.close()
+
+
+class TailCase(TestCase):
+    def start(self, inputs, extra="", server_extra=""):
+        self.srv = self.server(extra=server_extra).start_fg()
+        self.logdir = self.path("logs")
+        os.makedirs(self.logdir, exist_ok=True)
+        self.ag = self.agent([self.srv.url], interval=None, inputs=inputs, extra=extra)
+        self.ag.start_fg("debug")
+        wait_for(lambda: self.srv.api("/api/v1/agents")["agents"], 20, "agent registered")
+
+    def assert_exactly(self, expected, timeout=90, **filters):
+        """Wait until the stored lines equal expected, then check no line is
+        stored twice."""
+        def done():
+            got = [r["line"] for r in all_logs(self.srv, **filters)]
+            return got if len(got) >= len(expected) else None
+        try:
+            got = wait_for(done, timeout, f"{len(expected)} lines stored")
+        except AssertionError:
+            got = [r["line"] for r in all_logs(self.srv, **filters)]
+            missing = expected - set(got)
+            raise AssertionError(f"{len(got)} of {len(expected)} lines stored; "
+                                 f"{len(missing)} missing, e.g. {sorted(missing)[:3]}\n"
+                                 f"agent log:\n{self.ag.log()[-3000:]}")
+        dups = [l for l, c in collections.Counter(got).items() if c > 1]
+        self.assertEqual(dups, [], "lines stored twice")
+        self.assertEqual(set(got), expected)
+
+
+class Basics(TailCase):
+    def test_from_end_head_and_new_files(self):
+        pre = os.path.join(self.path("logs"), "old.log")
+        os.makedirs(self.path("logs"), exist_ok=True)
+        with open(pre, "w") as f:
+            f.write("before start\n")
+        glob = os.path.join(self.path("logs"), "*.log")
+        self.start(tail_input("app", [glob]) + tail_input("all", [glob], **{"from": "head"})
+                   .replace("  tail:\n", ""))
+        # from: end only counts once the agent follows the file
+        wait_for(lambda: f"following {pre}" in self.ag.log(), 20, "the agent following old.log")
+        w = Writer(pre, "old")
+        self.addCleanup(w.close)
+        w.write(100)
+        late = Writer(os.path.join(self.logdir, "late.log"), "late")
+        self.addCleanup(late.close)
+        late.write(50)
+        # input app starts existing files at their end; input all at the head;
+        # files created later are read from the head by both
+        self.assert_exactly(w.expected() | late.expected(), input="app")
+        self.assert_exactly(w.expected() | late.expected() | {"before start"}, input="all")
+        rows = all_logs(self.srv, input="app", q="late")
+        self.assertTrue(all(r["file"].endswith("late.log") for r in rows))
+        self.assertEqual(rows[0]["host"], os.uname().nodename)
+
+    def test_filters(self):
+        glob = os.path.join(self.path("logs"), "*.log")
+        self.start(tail_input("f", [glob], include='[ERROR, "re:timeout after \\\\d+ms"]',
+                              exclude="[healthcheck]"))
+        with open(os.path.join(self.logdir, "a.log"), "a") as f:
+            f.write("INFO all good\nERROR disk full\nERROR healthcheck failed\n"
+                    "WARN timeout after 30ms\nWARN timeout after xms\n")
+        self.assert_exactly({"ERROR disk full", "WARN timeout after 30ms"})
+        rows = {r["line"]: r["filters"] for r in all_logs(self.srv)}
+        self.assertEqual(rows["ERROR disk full"], ["ERROR"])
+        self.assertEqual(rows["WARN timeout after 30ms"], ["re:timeout after \\d+ms"])
+
+    def test_multiline_and_long_lines(self):
+        glob = os.path.join(self.path("logs"), "*.log")
+        self.start(tail_input("m", [glob], multiline="{start: '^\\d{4}-'}",
+                              max_line_bytes="64KiB"))
+        trace = ("2026-11-21 ERROR boom\njava.lang.RuntimeException: x\n"
+                 "\tat a.b(C.java:1)\n\tat d.e(F.java:2)\n")
+        big = "y" * (1 << 20)
+        with open(os.path.join(self.logdir, "j.log"), "a") as f:
+            f.write(trace + "2026-11-21 INFO next\n" + "2026-11-21 " + big + "\n"
+                    + "2026-11-21 INFO after\n")
+        def parts():
+            rows = all_logs(self.srv)
+            return rows if any(r["line"] == "2026-11-21 INFO after" for r in rows) else None
+        rows = wait_for(parts, 60, "the line after the 1 MiB line")
+        texts = [r["line"] for r in rows]
+        self.assertIn(trace.rstrip("\n"), texts)
+        self.assertIn("2026-11-21 INFO next", texts)
+        pieces = [r for r in rows if r["parts"] or r["part"]]
+        self.assertEqual("".join(r["line"] for r in sorted(pieces, key=lambda r: r["offset"])),
+                         "2026-11-21 " + big)
+        self.assertEqual(len(pieces), -(-len("2026-11-21 " + big) // 65536))
+
+    def test_invalid_utf8_is_kept(self):
+        glob = os.path.join(self.path("logs"), "*.log")
+        self.start(tail_input("u", [glob]))
+        with open(os.path.join(self.logdir, "b.log"), "ab") as f:
+            f.write(b"caf\xc3\xa9 ok\nbad \xff byte\n")
+        self.assert_exactly({"caf\u00e9 ok", "bad \\xff byte"})
+
+    def test_thousand_files_in_one_glob(self):
+        glob = os.path.join(self.path("logs"), "f*.log")
+        self.start(tail_input("many", [glob]))
+        expected = set()
+        for i in range(1000):
+            with open(os.path.join(self.logdir, f"f{i:04d}.log"), "w") as f:
+                for j in range(3):
+                    line = f"file {i} line {j}"
+                    f.write(line + "\n")
+                    expected.add(line)
+        self.assert_exactly(expected, timeout=120)
+
+    def test_reload_adds_and_removes_inputs(self):
+        a = os.path.join(self.path("logs"), "a.log")
+        b = os.path.join(self.path("logs"), "b.log")
+        os.makedirs(self.path("logs"), exist_ok=True)
+        self.start(tail_input("a", [a]))
+        wa, wb = Writer(a, "A"), Writer(b, "B")
+        self.addCleanup(wa.close)
+        self.addCleanup(wb.close)
+        wa.write(10)
+        self.assert_exactly(wa.expected(), input="a")
+        self.ag.rewrite([self.srv.url], interval=None,
+                        inputs=tail_input("a", [a]) + tail_input("b", [b]).replace("  tail:\n", ""))
+        self.ag.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reload:" in self.ag.log(), 10, "reload logged")
+        wa.write(10)
+        wb.write(10)
+        self.assert_exactly(wa.expected(), input="a")
+        self.assert_exactly(wb.expected(), input="b")
+
+    def test_cli_logs(self):
+        glob = os.path.join(self.path("logs"), "*.log")
+        self.start(tail_input("c", [glob]))
+        with open(os.path.join(self.logdir, "c.log"), "a") as f:
+            f.write("hello from the cli test\nERROR something broke\n")
+        self.assert_exactly({"hello from the cli test", "ERROR something broke"})
+        r = cli(self.srv, "logs", "--grep", "broke", "--since", "1h")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("ERROR something broke", r.stdout)
+        self.assertNotIn("hello from", r.stdout)
+
+
+class Rotation(TailCase):
+    def setUp(self):
+        super().setUp()
+        self.start(tail_input("rot", [os.path.join(self.path("logs"), "app.log")]))
+        self.log = os.path.join(self.logdir, "app.log")
+        self.w = Writer(self.log, "rot")
+        self.addCleanup(self.w.close)
+        # app.log is new after start: read from its head
+
+    def writer_thread(self, total, rotate_every, rotate):
+        def run():
+            for _ in range(total // rotate_every):
+                self.w.write(rotate_every)
+                rotate()
+        t = threading.Thread(target=run)
+        t.start()
+        return t
+
+    def rename_rotate(self):
+        for i in range(5, 0, -1):
+            src = f"{self.log}.{i - 1}" if i > 1 else self.log
+            if os.path.exists(src):
+                os.replace(src, f"{self.log}.{i}")
+        self.w.reopen()
+
+    def copytruncate_rotate(self):
+        # logrotate's copytruncate with `rotate 5`: shift the copies, copy,
+        # truncate (the writer keeps its O_APPEND descriptor).
+        with self.w.lock:
+            for i in range(5, 1, -1):
+                if os.path.exists(f"{self.log}.{i - 1}"):
+                    os.replace(f"{self.log}.{i - 1}", f"{self.log}.{i}")
+            shutil.copyfile(self.log, self.log + ".1")
+            with open(self.log, "r+b") as f:
+                f.truncate(0)
+
+    def test_rename_rotation_at_full_speed(self):
+        self.writer_thread(60000, 10000, self.rename_rotate).join()
+        self.assert_exactly(self.w.expected())
+
+    def test_copytruncate_at_full_speed(self):
+        self.writer_thread(60000, 10000, self.copytruncate_rotate).join()
+        self.assert_exactly(self.w.expected())
+
+    def test_rotation_while_server_down(self):
+        self.w.write(1000)
+        self.assert_exactly(self.w.expected())
+        self.srv.stop()
+        for _ in range(3):
+            self.w.write(2000)
+            self.rename_rotate()
+        self.w.write(500)
+        time.sleep(1.5)  # let the agent retry against the dead server for a while
+        self.srv.start_fg()
+        self.assert_exactly(self.w.expected())
+
+    def test_agent_kill9_mid_file(self):
+        for _ in range(5):
+            self.w.write(20000)
+            time.sleep(0.2)
+            self.ag.kill()
+            self.w.write(1000)
+            self.ag.start_fg("debug")
+        self.assert_exactly(self.w.expected())
+
+    def test_agent_restart_resumes(self):
+        self.w.write(1000)
+        self.assert_exactly(self.w.expected())
+        self.ag.stop()
+        self.w.write(1000)  # written while the agent is stopped
+        self.ag.start_fg("debug")
+        self.assert_exactly(self.w.expected())
+
+    def test_truncation(self):
+        self.w.write(500)
+        self.assert_exactly(self.w.expected())
+        with self.w.lock:
+            with open(self.log, "r+b") as f:
+                f.truncate(0)
+        self.w.write(10)  # new content after the truncation
+        self.assert_exactly(self.w.expected())
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
