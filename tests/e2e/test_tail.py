@@ -199,14 +199,30 @@ class Rotation(TailCase):
         self.addCleanup(self.w.close)
         # app.log is new after start: read from its head
 
-    def writer_thread(self, total, rotate_every, rotate):
+    def write_while_rotating(self, total, rotations, rotate):
+        """A writer thread appends `total` lines at full speed while this
+        thread rotates `rotations` times. Each rotation waits until the agent
+        has stored everything written before the previous one (as with a real
+        logrotate, which never rotates twice before a reader can look); lines
+        written since, not yet read when the file is rotated, must come from
+        the rotated file."""
+        done = threading.Event()
+
         def run():
-            for _ in range(total // rotate_every):
-                self.w.write(rotate_every)
-                rotate()
+            while self.w.n < total:
+                self.w.write(min(200, total - self.w.n))
+            done.set()
         t = threading.Thread(target=run)
         t.start()
-        return t
+        mark = 0
+        for _ in range(rotations):
+            wait_for(lambda: len(all_logs(self.srv)) >= mark, 60,
+                     f"the agent to store the {mark} lines before the last rotation")
+            mark = self.w.n
+            rotate()
+            if done.is_set():
+                break
+        t.join()
 
     def rename_rotate(self):
         for i in range(5, 0, -1):
@@ -227,12 +243,27 @@ class Rotation(TailCase):
                 f.truncate(0)
 
     def test_rename_rotation_at_full_speed(self):
-        self.writer_thread(60000, 10000, self.rename_rotate).join()
+        self.write_while_rotating(200000, 8, self.rename_rotate)
         self.assert_exactly(self.w.expected())
 
     def test_copytruncate_at_full_speed(self):
-        self.writer_thread(60000, 10000, self.copytruncate_rotate).join()
+        self.write_while_rotating(200000, 8, self.copytruncate_rotate)
         self.assert_exactly(self.w.expected())
+
+    def test_copytruncate_recovers_the_unread_part(self):
+        # The agent is frozen while lines are written and the file is copied
+        # and truncated: those lines exist only in app.log.1 when it wakes.
+        self.w.write(1000)
+        self.assert_exactly(self.w.expected())
+        self.ag.proc.send_signal(signal.SIGSTOP)
+        try:
+            self.w.write(5000)
+            self.copytruncate_rotate()
+            self.w.write(100)
+        finally:
+            self.ag.proc.send_signal(signal.SIGCONT)
+        self.assert_exactly(self.w.expected())
+        self.assertIn("unread bytes from the copy", self.ag.log())
 
     def test_rotation_while_server_down(self):
         self.w.write(1000)
