@@ -214,7 +214,7 @@ class Rotation(TailCase):
             done.set()
         t = threading.Thread(target=run)
         t.start()
-        mark = 0
+        mark = 1  # the first rotation waits until the agent follows the file
         for _ in range(rotations):
             wait_for(lambda: len(all_logs(self.srv)) >= mark, 60,
                      f"the agent to store the {mark} lines before the last rotation")
