@@ -1,7 +1,9 @@
 /* xluo-agent: start-up, the event loop, batching and shutdown. */
 #include "agent.h"
 
+#include <errno.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,6 +329,19 @@ static xl_rc agent_open(struct xl_agent *a, struct xl_err *err)
     return XL_OK;
 }
 
+/* Every followed file (and every rotated one until its end is acknowledged)
+ * holds a descriptor: allow as many as the hard limit does. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            xl_log_warn(MOD, "cannot raise the open file limit: %s", strerror(errno));
+    }
+}
+
 int xl_agent_run(void *cfgp, const struct xl_daemon_opts *opts)
 {
     struct xl_agent a = {.cfg = cfgp, .conf_path = opts->conf_path};
@@ -337,6 +352,7 @@ int xl_agent_run(void *cfgp, const struct xl_daemon_opts *opts)
     if (!opts->debug && xl_log_level_parse(a.cfg->log_level, &lvl) == XL_OK)
         xl_log_set_level(lvl);
     signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
     uv_loop_init(&a.loop);
     if (agent_open(&a, &err) != XL_OK) {
         xl_log_error(MOD, "%s", err.msg);

@@ -31,6 +31,10 @@
 #include "agent/inputs/tail/offsets.h"
 #include "agent/inputs/tail/tail.h"
 #include "common/alloc.h"
+
+/* Internal (tail_int.h): is name a rotation name of base? */
+bool tail_is_rotation_name(const char *base, const char *name);
+#define tail_name_ok tail_is_rotation_name
 #include "common/log.h"
 #include "common/units.h"
 
@@ -74,7 +78,8 @@ static void write_lines(const char *path, int first, int n)
     FILE *f = fopen(path, "a");
     assert_non_null(f);
     for (int i = first; i < first + n; i++)
-        fprintf(f, "L%07d %.*s\n", i, (i * 7) % 40, "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz");
+        fprintf(f, "L%07d %.*s\n", i, (i * 7) % 40,
+                "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz");
     assert_int_equal(fclose(f), 0);
 }
 
@@ -438,8 +443,7 @@ static void test_config_table(void **state)
     xl_cfg_cleanup(xl_tail_cfg_keys, &c);
 
     /* Defaults. */
-    assert_int_equal(xl_cfg_load_buf(xl_tail_cfg_keys, &c, "t.yaml", "name: a\n", 8, &err),
-                     XL_OK);
+    assert_int_equal(xl_cfg_load_buf(xl_tail_cfg_keys, &c, "t.yaml", "name: a\n", 8, &err), XL_OK);
     assert_string_equal(c.from, "end");
     assert_null(c.multiline.start);
     assert_int_equal(c.multiline.max_lines, 500);
@@ -451,9 +455,9 @@ static void test_config_table(void **state)
     xl_cfg_cleanup(xl_tail_cfg_keys, &c);
 
     /* Rejections name the line. */
-    assert_int_not_equal(xl_cfg_load_buf(xl_tail_cfg_keys, &c, "t.yaml", "name: a\nfrom: middle\n",
-                                         21, &err),
-                         XL_OK);
+    assert_int_not_equal(
+        xl_cfg_load_buf(xl_tail_cfg_keys, &c, "t.yaml", "name: a\nfrom: middle\n", 21, &err),
+        XL_OK);
     assert_non_null(strstr(err.msg, "t.yaml:2"));
     xl_cfg_cleanup(xl_tail_cfg_keys, &c);
     assert_int_not_equal(
@@ -498,9 +502,15 @@ static void test_filter_table(void **state)
         {{"ERROR"}, {NULL}, "2026 ERROR boom", true, "ERROR"},
         {{"ERROR"}, {NULL}, "2026 error boom", false, ""},
         {{"E"}, {NULL}, "xyzE", true, "E"}, /* one-byte keyword */
-        {{"ERROR", "re:timeout after \\d+ms"}, {NULL}, "ERROR timeout after 30ms", true,
+        {{"ERROR", "re:timeout after \\d+ms"},
+         {NULL},
+         "ERROR timeout after 30ms",
+         true,
          "ERROR|re:timeout after \\d+ms"},
-        {{"ERROR", "re:timeout after \\d+ms"}, {NULL}, "WARN timeout after 30ms", true,
+        {{"ERROR", "re:timeout after \\d+ms"},
+         {NULL},
+         "WARN timeout after 30ms",
+         true,
          "re:timeout after \\d+ms"},
         {{"ERROR", "re:timeout after \\d+ms"}, {NULL}, "WARN timeout after xms", false, ""},
         {{"ERROR"}, {"healthcheck"}, "ERROR healthcheck failed", false, ""},
@@ -602,8 +612,8 @@ static void test_filter_buffer_scan(void **state)
             bool k1 = xl_tail_filter_line(f1, p, len, &m1, &n1);
             bool k2 = xl_tail_filter_line_in(f2, p, len, &m2, &n2);
             if (k1 != k2 || (k1 && n1 != n2))
-                fail_msg("round %d: '%.*s': line %d/%zu, scan %d/%zu", round, (int)len, p, k1,
-                         n1, k2, n2);
+                fail_msg("round %d: '%.*s': line %d/%zu, scan %d/%zu", round, (int)len, p, k1, n1,
+                         k2, n2);
             for (size_t i = 0; k1 && i < n1; i++)
                 assert_string_equal(m1[i], m2[i]);
             p += len + 1;
@@ -648,8 +658,10 @@ static void ml_feed(struct xl_tail_ml *m, const struct xl_tail_ml_rule *r, const
 
 static void test_multiline_assembly(void **state)
 {
-    struct xl_tail_multiline_cfg cfg = {.start = "^\\d{4}-\\d\\d-\\d\\d", .max_lines = 500,
-                                        .max_bytes = 1 << 20, .flush_timeout = 2000};
+    struct xl_tail_multiline_cfg cfg = {.start = "^\\d{4}-\\d\\d-\\d\\d",
+                                        .max_lines = 500,
+                                        .max_bytes = 1 << 20,
+                                        .flush_timeout = 2000};
     struct xl_tail_ml_rule *r;
     struct xl_tail_ml m = {0};
     struct xl_err err = {0};
@@ -707,8 +719,8 @@ static void test_multiline_assembly(void **state)
     assert_int_equal(xl_tail_ml_rule_new(&cfg, "w", &r, &err), XL_OK);
     nmlrecs = 0;
     ml_feed(&m, r,
-            "2026-01-01 0123456789012345678901234567890\n"  /* 41 */
-            "continuation-0123456789\n"                     /* +1+23 = 65 > 64 */
+            "2026-01-01 0123456789012345678901234567890\n" /* 41 */
+            "continuation-0123456789\n"                    /* +1+23 = 65 > 64 */
             "more\n");
     xl_tail_ml_flush(&m, ml_cap, NULL);
     assert_int_equal(nmlrecs, 2);
@@ -778,12 +790,30 @@ static void test_offsets_roundtrip(void **state)
 {
     char dir[] = "/tmp/xltailoff.XXXXXX", path[64], tmp[64];
     struct xl_tail_offset v[3] = {
-        {.uid = 0x9f2c01d4a7b3e865ULL, .dev = 2049, .ino = 1234567, .fp = 0x0123456789abcdefULL,
-         .fp_len = 1024, .offset = 81920, .input = "app", .path = "/var/log/app.log"},
-        {.uid = 1, .dev = 0, .ino = 0, .fp = 0, .fp_len = 0, .offset = 0,
-         .input = "we%ird name", .path = "/tmp/a b\n%c\t.log"},
-        {.uid = UINT64_MAX, .dev = UINT64_MAX, .ino = UINT64_MAX, .fp = UINT64_MAX,
-         .fp_len = 7, .offset = (uint64_t)INT64_MAX, .input = "app", .path = "/x/ünï.log"},
+        {.uid = 0x9f2c01d4a7b3e865ULL,
+         .dev = 2049,
+         .ino = 1234567,
+         .fp = 0x0123456789abcdefULL,
+         .fp_len = 1024,
+         .offset = 81920,
+         .input = "app",
+         .path = "/var/log/app.log"},
+        {.uid = 1,
+         .dev = 0,
+         .ino = 0,
+         .fp = 0,
+         .fp_len = 0,
+         .offset = 0,
+         .input = "we%ird name",
+         .path = "/tmp/a b\n%c\t.log"},
+        {.uid = UINT64_MAX,
+         .dev = UINT64_MAX,
+         .ino = UINT64_MAX,
+         .fp = UINT64_MAX,
+         .fp_len = 7,
+         .offset = (uint64_t)INT64_MAX,
+         .input = "app",
+         .path = "/x/ünï.log"},
     };
     const char *inputs[] = {"app", "we%ird name", "idle"};
     struct xl_tail_offsets o;
@@ -851,7 +881,8 @@ static void test_offsets_damaged(void **state)
         {"xluo-tail-offsets 1\nfile 0000000000000001 1 2 0000000000000000 0 5 app /x%zz\nend 0 "
          "1\n",
          "2: path: bad %-escape"},
-        {"xluo-tail-offsets 1\ninput app\nend 1 1\n", "3: end: the file lists 1 inputs and 0 files"},
+        {"xluo-tail-offsets 1\ninput app\nend 1 1\n",
+         "3: end: the file lists 1 inputs and 0 files"},
         {"xluo-tail-offsets 1\nend 0 0\ninput app\n", "3: data after the end line"},
         {"xluo-tail-offsets 1\nwhat is this\nend 0 0\n", "2: unknown line"},
         {"xluo-tail-offsets 1\ninput a\n\0\0\0\nend 1 0\n", "3: NUL byte"},
@@ -895,7 +926,8 @@ static void test_read_boundaries(void **state)
         fwrite(line, 1, (size_t)lens[i] + 1, f);
     }
     fclose(f);
-    h_start(&h, "name: t\npaths: ['@/a.log']\nfrom: head\nmax_line_bytes: 16\npoll_interval: 50ms\n");
+    h_start(&h,
+            "name: t\npaths: ['@/a.log']\nfrom: head\nmax_line_bytes: 16\npoll_interval: 50ms\n");
     /* 0,1,15,16 whole; 17 -> 2 parts; 31,32 -> 2; 33,48 -> 3; 0 whole */
     h_wait_lines(&h, 4 + 2 + 2 + 2 + 3 + 3 + 1);
     h_run_for(&h, 30);
@@ -994,7 +1026,8 @@ static void test_unterminated_last_line(void **state)
 
     h_init(&h);
     write_str(hp(&h, "a.log"), "w", "one\ntwo\nthr");
-    h_start(&h, "name: t\npaths: ['@/a.log']\nfrom: head\npoll_interval: 20ms\nrotate_wait: 50ms\n");
+    h_start(&h,
+            "name: t\npaths: ['@/a.log']\nfrom: head\npoll_interval: 20ms\nrotate_wait: 50ms\n");
     h_wait_lines(&h, 2);
     h_run_for(&h, 100);
     assert_int_equal(h.s.n, 2); /* a live file's partial line waits for its newline */
@@ -1050,8 +1083,9 @@ static void test_multiline_in_pipeline(void **state)
     int64_t t0;
 
     h_init(&h);
-    write_str(hp(&h, "a.log"), "w",
-              "2026-11-21 ERROR x\n\tat a\n\tat b\n2026-11-21 INFO y\n2026-11-21 ERROR z\n\tat c\n");
+    write_str(
+        hp(&h, "a.log"), "w",
+        "2026-11-21 ERROR x\n\tat a\n\tat b\n2026-11-21 INFO y\n2026-11-21 ERROR z\n\tat c\n");
     h_start(&h, "name: t\npaths: ['@/a.log']\nfrom: head\nmultiline: {start: '^\\d{4}-', "
                 "flush_timeout: 150ms}\n");
     h_wait_lines(&h, 2);
@@ -1087,7 +1121,8 @@ static void test_discovery_globs(void **state)
     write_str(hp(&h, "svc1/app.log.gz"), "w", "compressed\n");
     write_str(hp(&h, "other/app.log"), "w", "not matched\n");
     write_str(hp(&h, "svc2/.hidden.log"), "w", "hidden\n");
-    h_start(&h, "name: t\npaths: ['@/svc*/*.log*']\nexclude_paths: ['*.gz']\npoll_interval: 200ms\n");
+    h_start(&h,
+            "name: t\npaths: ['@/svc*/*.log*']\nexclude_paths: ['*.gz']\npoll_interval: 200ms\n");
     h_run_for(&h, 50);
     assert_int_equal(h.s.n, 0); /* from: end for files present at start */
     assert_int_equal(stats(&h).files_open, 1);
@@ -1148,7 +1183,8 @@ static void test_rename_rotation_while_writing(void **state)
     h_init(&h);
     write_lines(hp(&h, "app.log"), next, 10);
     next += 10;
-    h_start(&h, "name: t\npaths: ['@/app.log']\nfrom: head\npoll_interval: 30ms\nrotate_wait: 50ms\n");
+    h_start(&h,
+            "name: t\npaths: ['@/app.log']\nfrom: head\npoll_interval: 30ms\nrotate_wait: 50ms\n");
     for (int round = 0; round < 30; round++) {
         write_lines(hp(&h, "app.log"), next, 37);
         next += 37;
@@ -1240,6 +1276,70 @@ static void test_copytruncate(void **state)
     h_cleanup(&h);
 }
 
+/* copytruncate twice before the agent looks: the first copy is found by
+ * the fingerprint of what was read, the second (a generation never read)
+ * because it was written beside the file under a rotation name. Older
+ * rotations from before the start are left alone. */
+static void test_copytruncate_unseen_generation(void **state)
+{
+    struct h h;
+
+    h_init(&h);
+    write_lines(hp(&h, "app.log.3"), 900000, 5); /* last week's: never read */
+    usleep(20000);
+    write_lines(hp(&h, "app.log"), 0, 40);
+    h_start(&h, "name: t\npaths: ['@/app.log']\nfrom: head\npoll_interval: 1s\n");
+    h_wait_lines(&h, 40);
+    write_lines(hp(&h, "app.log"), 40, 20);
+    copy_file(hp(&h, "app.log"), hp(&h, "app.log.1"));
+    assert_int_equal(truncate(hp(&h, "app.log"), 0), 0);
+    write_lines(hp(&h, "app.log"), 60, 30);
+    assert_int_equal(rename(hp(&h, "app.log.1"), hp(&h, "app.log.2")), 0);
+    copy_file(hp(&h, "app.log"), hp(&h, "app.log.1"));
+    assert_int_equal(truncate(hp(&h, "app.log"), 0), 0);
+    write_lines(hp(&h, "app.log"), 90, 10);
+    h_wait_lines(&h, 100);
+    h_run_for(&h, 100);
+    check_exact(&h, 100);
+    h_cleanup(&h);
+}
+
+/* Everything was read when the copy was made: the copy holds nothing new
+ * and is not read again (its first bytes are those of content read under
+ * the uid the file had before the truncation). */
+static void test_copytruncate_all_read(void **state)
+{
+    struct h h;
+
+    h_init(&h);
+    write_lines(hp(&h, "app.log"), 0, 100);
+    h_start(&h, "name: t\npaths: ['@/app.log']\nfrom: head\npoll_interval: 1s\n");
+    h_wait_lines(&h, 100);
+    copy_file(hp(&h, "app.log"), hp(&h, "app.log.1"));
+    assert_int_equal(truncate(hp(&h, "app.log"), 0), 0);
+    write_lines(hp(&h, "app.log"), 100, 200); /* regrown past the read position */
+    h_wait_lines(&h, 300);
+    h_run_for(&h, 200);
+    check_exact(&h, 300);
+    assert_int_equal(stats(&h).bytes_lost, 0);
+    h_cleanup(&h);
+}
+
+static void test_rotation_names(void **state)
+{
+    assert_true(tail_name_ok("app.log", "app.log.1"));
+    assert_true(tail_name_ok("app.log", "app.log.12"));
+    assert_true(tail_name_ok("app.log", "app.log-20261121"));
+    assert_true(tail_name_ok("app.log", "app.log.2026-11-21"));
+    assert_true(tail_name_ok("app.log", "app.log-2026_11_21.3"));
+    assert_false(tail_name_ok("app.log", "app.log"));
+    assert_false(tail_name_ok("app.log", "app.log."));
+    assert_false(tail_name_ok("app.log", "app.log.1.gz"));
+    assert_false(tail_name_ok("app.log", "app.log.err"));
+    assert_false(tail_name_ok("app.log", "app.logx1"));
+    assert_false(tail_name_ok("app.log", "other.log.1"));
+}
+
 /* The truncated file grew past the read position before the agent looked:
  * only the first bytes tell. */
 static void test_copytruncate_regrown(void **state)
@@ -1306,7 +1406,8 @@ static void test_truncation_no_copy(void **state)
         int k;
         sscanf(h.s.v[h.s.n - 1].data, "L%7d", &k);
         assert_int_equal(k, 162);
-        assert_int_equal(h.s.v[h.s.n - 1].off, file_size(hp(&h, "app.log")) - (off_t)h.s.v[h.s.n - 1].len - 1);
+        assert_int_equal(h.s.v[h.s.n - 1].off,
+                         file_size(hp(&h, "app.log")) - (off_t)h.s.v[h.s.n - 1].len - 1);
     }
     h_cleanup(&h);
 }
@@ -1318,7 +1419,8 @@ static void test_delete_with_unread_data(void **state)
     h_init(&h);
     write_lines(hp(&h, "app.log"), 0, 2000);
     h.s.full_at = 100;
-    h_start(&h, "name: t\npaths: ['@/app.log']\nfrom: head\npoll_interval: 30ms\nrotate_wait: 30ms\n");
+    h_start(&h,
+            "name: t\npaths: ['@/app.log']\nfrom: head\npoll_interval: 30ms\nrotate_wait: 30ms\n");
     h_wait_lines(&h, 100);
     h_run_for(&h, 50);
     assert_int_equal(h.s.n, 100); /* paused by the sink */
@@ -1722,6 +1824,9 @@ int main(void)
         cmocka_unit_test(test_rotated_before_read),
         cmocka_unit_test(test_copytruncate),
         cmocka_unit_test(test_copytruncate_regrown),
+        cmocka_unit_test(test_copytruncate_unseen_generation),
+        cmocka_unit_test(test_copytruncate_all_read),
+        cmocka_unit_test(test_rotation_names),
         cmocka_unit_test(test_truncation_no_copy),
         cmocka_unit_test(test_delete_with_unread_data),
         cmocka_unit_test(test_backpressure),

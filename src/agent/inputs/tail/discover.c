@@ -28,8 +28,8 @@
 #include "fingerprint.h"
 #include "tail_int.h"
 
-#define WATCH_MASK                                                                             \
-    (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE |        \
+#define WATCH_MASK                                                                                 \
+    (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE |            \
      IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 #define MAX_DEPTH 64
 
@@ -420,8 +420,9 @@ static bool track_open(struct xl_tail *t, struct ttrack *k, const struct stat *s
     if ((f = tfile_open(k->in, k->path, fd, &fst, START_HEAD, 0, 0)) != NULL) {
         f->away = true;
         t->st.rotations++;
-        xl_log_info(TAIL_MOD, "%s: %s was rotated away before it was read: reading it from the "
-                              "head",
+        xl_log_info(TAIL_MOD,
+                    "%s: %s was rotated away before it was read: reading it from the "
+                    "head",
                     k->in->name, k->path);
     }
     return true;
@@ -486,6 +487,29 @@ static void rescan_holders(struct xl_tail *t, int wd, const char *name, bool isd
     }
 }
 
+/* An unknown file name was written and closed in directory dir: if it is
+ * a rotation name of a file an input follows there, look for copies of
+ * generations that input never saw (files.c). */
+static void written_beside(struct xl_tail *t, int wd, const char *dir, const char *name)
+{
+    size_t dl = strlen(dir);
+
+    for (struct tinput *in = t->inputs; in; in = in->next) {
+        if (!has_wd(in->wds, in->nwds, wd))
+            continue;
+        for (struct tfile *f = in->files; f; f = f->next) {
+            const char *base;
+            if (strncmp(f->path, dir, dl) != 0 || f->path[dl] != '/')
+                continue;
+            base = f->path + dl + 1;
+            if (strchr(base, '/') || !tail_is_rotation_name(base, name))
+                continue;
+            tfile_scan_generations(in, dir, base);
+            break;
+        }
+    }
+}
+
 static void handle_event(struct xl_tail *t, const struct inotify_event *ev)
 {
     char path[PATH_MAX];
@@ -542,15 +566,15 @@ static void handle_event(struct xl_tail *t, const struct inotify_event *ev)
              * copy is found before the next rotation, even when the reader
              * lags behind. */
             if (fstat(f->fd, &st) == 0) {
-                xl_log_debug(TAIL_MOD, "XXX modify %s uid %016llx size %lld seen %llu fp_len %u read %llu", f->path, (unsigned long long)f->uid, (long long)st.st_size, (unsigned long long)f->size_seen, f->fp_len, (unsigned long long)f->read_off);
                 if ((uint64_t)st.st_size < f->size_seen) {
                     tfile_truncated(f, "was truncated");
                     continue;
                 }
                 if ((uint64_t)st.st_size > f->size_seen && !f->away) {
-                    /* The fingerprint first: it must describe the bytes
-                     * whose size is now known. */
-                    if (f->fp_len < XL_TAIL_FP_MAX && !tfile_fp_ok(f)) {
+                    /* Only a size of our content is remembered: the first
+                     * bytes are checked (and the fingerprint extended to
+                     * cover them) before it is. */
+                    if (!tfile_fp_ok(f)) {
                         tfile_truncated(f, NULL);
                         continue;
                     }
@@ -586,6 +610,8 @@ static void handle_event(struct xl_tail *t, const struct inotify_event *ev)
     }
     if ((ev->mask & IN_DELETE) && !(ev->mask & IN_ISDIR))
         track_remove(t, NULL, path);
+    if ((ev->mask & IN_CLOSE_WRITE) && !tmap_find_path(&t->maps[MAP_PATH], path))
+        written_beside(t, ev->wd, d->path, ev->name);
 }
 
 static void on_inotify(uv_poll_t *h, int status, int events)

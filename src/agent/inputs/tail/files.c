@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "common/alloc.h"
@@ -235,6 +236,8 @@ void tfile_mark(struct tfile *f)
 
 /* ------------------------------------------------------------ open / forget */
 
+static void fp_from_fd(struct tfile *f);
+
 /* Follow an open fd (taken) as a logical file of in. uid 0: a new one.
  * NULL when out of memory (fd closed, logged). */
 struct tfile *tfile_open(struct tinput *in, const char *path, int fd, const struct stat *st,
@@ -255,8 +258,7 @@ struct tfile *tfile_open(struct tinput *in, const char *path, int fd, const stru
     f->ino = (uint64_t)st->st_ino;
     f->size_seen = (uint64_t)st->st_size;
     f->uid = uid ? uid : tail_new_uid(t);
-    if (xl_tail_fp_read(fd, XL_TAIL_FP_MAX, &f->fp, &f->fp_len, NULL) != XL_OK)
-        f->fp_len = 0;
+    fp_from_fd(f);
     if (how == START_END)
         at = end_at_line(fd, (uint64_t)st->st_size, in->max_line_bytes);
     else if (how == START_HEAD)
@@ -330,8 +332,12 @@ void tfile_forget(struct tfile *f)
         close(f->fd);
         t->st.files_open--;
     }
-    xl_log_debug(TAIL_MOD, "%s: closed %s (file %016" PRIx64 ", committed %" PRIu64 ")",
-                 in->name, f->path, f->uid, f->committed);
+    tfile_retire(f);
+    t->gone[t->gone_pos].dev = f->dev;
+    t->gone[t->gone_pos].ino = f->ino;
+    t->gone_pos = (t->gone_pos + 1) % (sizeof(t->gone) / sizeof(t->gone[0]));
+    xl_log_debug(TAIL_MOD, "%s: closed %s (file %016" PRIx64 ", committed %" PRIu64 ")", in->name,
+                 f->path, f->uid, f->committed);
     xl_tail_ml_cleanup(&f->ml);
     xl_free(f->path);
     xl_free(f);
@@ -360,14 +366,32 @@ bool tfile_fp_ok(struct tfile *f)
     return true;
 }
 
+void tfile_set_fp(struct tfile *f, const void *buf, size_t n)
+{
+    f->fp_len = (uint32_t)(n < XL_TAIL_FP_MAX ? n : XL_TAIL_FP_MAX);
+    f->fp = xl_tail_fp_hash(buf, f->fp_len);
+    f->head_len = (uint16_t)(n < TAIL_HEAD_SAMPLE ? n : TAIL_HEAD_SAMPLE);
+    memcpy(f->head, buf, f->head_len);
+}
+
+/* Fingerprint whatever f's first bytes are now. */
+static void fp_from_fd(struct tfile *f)
+{
+    unsigned char buf[XL_TAIL_FP_MAX];
+    ssize_t n = pread(f->fd, buf, sizeof(buf), 0);
+
+    tfile_set_fp(f, buf, n > 0 ? (size_t)n : 0);
+}
+
+/* Extend the fingerprint to the bytes the file has now (the caller has
+ * checked that the bytes it covers are unchanged). */
 void tfile_update_fp(struct tfile *f)
 {
-    uint64_t h;
-    uint32_t got;
+    unsigned char buf[XL_TAIL_FP_MAX];
+    ssize_t n = pread(f->fd, buf, sizeof(buf), 0);
 
-    if (xl_tail_fp_read(f->fd, XL_TAIL_FP_MAX, &h, &got, NULL) == XL_OK && got > f->fp_len) {
-        f->fp = h;
-        f->fp_len = got;
+    if (n > 0 && (size_t)n > f->fp_len) {
+        tfile_set_fp(f, buf, (size_t)n);
         tail_set_dirty(f->in->t);
     }
 }
@@ -471,8 +495,7 @@ static bool find_beside(const char *dir, const char *skip_name, uint64_t dev, ui
         fstat(fd, &out->st);
         out->fd = fd;
         out->same_inode = same;
-        snprintf(out->path, sizeof(out->path), "%s/%s", strcmp(dir, "/") ? dir : "",
-                 de->d_name);
+        snprintf(out->path, sizeof(out->path), "%s/%s", strcmp(dir, "/") ? dir : "", de->d_name);
         found = true;
         if (same)
             break;
@@ -534,8 +557,8 @@ void tfile_truncated(struct tfile *f, const char *why)
             char trunc_path[4096];
             uint64_t unread = (uint64_t)c.st.st_size - f->read_off;
 
-            lost = f->size_seen > (uint64_t)c.st.st_size ? f->size_seen - (uint64_t)c.st.st_size
-                                                          : 0;
+            lost =
+                f->size_seen > (uint64_t)c.st.st_size ? f->size_seen - (uint64_t)c.st.st_size : 0;
             snprintf(trunc_path, sizeof(trunc_path), "%s", f->path);
             tmap_remove(&t->maps[MAP_INODE], f);
             f->fd = c.fd;
@@ -562,14 +585,15 @@ void tfile_truncated(struct tfile *f, const char *why)
             tfile_open(in, trunc_path, trunc_fd, &trunc_st, START_HEAD, 0, 0);
             return;
         }
-        xl_log_info(TAIL_MOD, "%s: %s %s; its copy %s is followed as a file of its own",
-                    in->name, f->path, why, c.path);
+        xl_log_info(TAIL_MOD, "%s: %s %s; its copy %s is followed as a file of its own", in->name,
+                    f->path, why, c.path);
         close(c.fd);
         lost = 0;
     } else {
         lost = f->size_seen > f->read_off ? f->size_seen - f->read_off : 0;
     }
     /* Restart the inode from 0 as new content. What was read is shipped. */
+    tfile_retire(f);
     tail_ml_flush(f);
     f->part = 0;
     tfile_mark(f);
@@ -580,16 +604,14 @@ void tfile_truncated(struct tfile *f, const char *why)
                     "same first bytes was found beside it: %" PRIu64 " unread bytes are lost",
                     in->name, f->path, why, (long long)now.st_size, f->read_off, lost);
     } else {
-        xl_log_info(TAIL_MOD, "%s: %s %s: reading it again from the start", in->name, f->path,
-                    why);
+        xl_log_info(TAIL_MOD, "%s: %s %s: reading it again from the start", in->name, f->path, why);
     }
     change_uid(f);
     f->read_off = f->handed = f->committed = 0;
     f->size_seen = (uint64_t)now.st_size;
     f->at_eof = false;
     f->finished = false;
-    if (xl_tail_fp_read(f->fd, XL_TAIL_FP_MAX, &f->fp, &f->fp_len, NULL) != XL_OK)
-        f->fp_len = 0;
+    fp_from_fd(f);
     tail_set_dirty(t);
     tail_enqueue(t, f);
 }
@@ -666,8 +688,8 @@ static struct xl_tail_offset *saved_by_inode(struct xl_tail *t, const struct tin
 void tfile_found(struct tinput *in, const char *path, const struct stat *st, bool initial)
 {
     struct xl_tail *t = in->t;
-    struct tfile *f = tmap_find_inode(&t->maps[MAP_INODE], in, (uint64_t)st->st_dev,
-                                      (uint64_t)st->st_ino);
+    struct tfile *f =
+        tmap_find_inode(&t->maps[MAP_INODE], in, (uint64_t)st->st_dev, (uint64_t)st->st_ino);
     struct xl_tail_offset *e;
     struct stat fst;
     enum tfile_start how;
@@ -715,15 +737,16 @@ void tfile_found(struct tinput *in, const char *path, const struct stat *st, boo
         e->claimed = 1;
         f = tfile_open(in, path, fd, &fst, START_AT, e->offset, e->uid);
         if (f) {
-            f->fp = e->fp, f->fp_len = e->fp_len; /* the saved one: checked, extended later */
+            f->fp = e->fp, f->fp_len = e->fp_len;  /* the saved one: checked, extended later */
             if ((uint64_t)fst.st_size < e->offset) /* truncated while stopped: find the copy */
                 tfile_truncated(f, "was truncated while the agent was stopped");
         }
         return;
     }
     if (e)
-        xl_log_info(TAIL_MOD, "%s: %s is a new file with the inode of one read before (its "
-                              "first bytes differ): reading it from the head",
+        xl_log_info(TAIL_MOD,
+                    "%s: %s is a new file with the inode of one read before (its "
+                    "first bytes differ): reading it from the head",
                     in->name, path);
     how = START_HEAD;
     if (initial && !in->has_history && !in->from_head)
@@ -766,7 +789,8 @@ void tfile_resolve_saved(struct xl_tail *t)
             continue;
         }
         e->claimed = 1;
-        xl_log_info(TAIL_MOD, "%s: %s (file %016" PRIx64 ") is now %s: reading on from offset %" PRIu64,
+        xl_log_info(TAIL_MOD,
+                    "%s: %s (file %016" PRIx64 ") is now %s: reading on from offset %" PRIu64,
                     in->name, e->path, e->uid, c.path, e->offset);
         f = tfile_open(in, c.path, c.fd, &c.st, START_AT, e->offset, e->uid);
         if (f && !tinput_path_matches(in, c.path)) {
@@ -775,4 +799,153 @@ void tfile_resolve_saved(struct xl_tail *t)
         }
     }
     xl_tail_offsets_cleanup(&t->saved);
+}
+
+/* ------------------------------------------------------------ unseen generations
+ *
+ * copytruncate faster than the agent looks (several rotations between two
+ * loop iterations) leaves copies of generations the agent never read: the
+ * truncation it detects only leads to the copy of the content it knew.
+ * When a rotation-named file is written beside a followed file, the files
+ * of that naming born since the input started are examined: one the input
+ * does not know (by inode, or as a file it forgot), whose first bytes are
+ * not those of a file it knows (the copy of a followed file's current
+ * content is linked when the truncation is seen) and that looks like text
+ * (no NUL byte, no compression magic) is a generation never seen: it is
+ * read from its head as a rotated file. */
+
+/* name is base followed by [.-] and then only digits, '.', '-', '_':
+ * app.log.1, app.log-20261121, app.log.2026-11-21 (not app.log.1.gz). */
+bool tail_is_rotation_name(const char *base, const char *name)
+{
+    size_t n = strlen(base);
+
+    if (strncmp(name, base, n) != 0 || (name[n] != '.' && name[n] != '-') || !name[n + 1])
+        return false;
+    for (const char *p = name + n + 1; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '_'))
+            return false;
+    return true;
+}
+
+static bool gone_recently(const struct xl_tail *t, uint64_t dev, uint64_t ino)
+{
+    for (size_t i = 0; i < sizeof(t->gone) / sizeof(t->gone[0]); i++)
+        if (t->gone[i].ino == ino && t->gone[i].dev == dev && ino)
+            return true;
+    return false;
+}
+
+static bool looks_like_text(const unsigned char *p, size_t n)
+{
+    static const unsigned char gz[] = {0x1f, 0x8b}, xz[] = {0xfd, '7', 'z', 'X', 'Z'},
+                               zst[] = {0x28, 0xb5, 0x2f, 0xfd};
+
+    if ((n >= 2 && !memcmp(p, gz, 2)) || (n >= 5 && !memcmp(p, xz, 5)) ||
+        (n >= 4 && !memcmp(p, zst, 4)) || (n >= 3 && !memcmp(p, "BZh", 3)))
+        return false;
+    return memchr(p, 0, n) == NULL;
+}
+
+/* False when head (n bytes) starts with the fingerprinted bytes of a file
+ * of in: a copy of content the input knows. A head shorter than a file's
+ * fingerprint (a small file, or a copy still being written) is compared
+ * with the first bytes kept verbatim. */
+static bool same_head(const unsigned char *head, size_t n, uint64_t fp, uint32_t fp_len,
+                      const unsigned char *sample, size_t sample_len)
+{
+    size_t m = n < sample_len ? n : sample_len;
+
+    if (fp_len == 0)
+        return false;
+    if (n >= fp_len)
+        return xl_tail_fp_hash(head, fp_len) == fp;
+    return m == 0 || memcmp(head, sample, m) == 0;
+}
+
+static bool head_new(const struct tinput *in, const unsigned char *head, size_t n)
+{
+    const struct xl_tail *t = in->t;
+
+    for (const struct tfile *f = in->files; f; f = f->next)
+        if (same_head(head, n, f->fp, f->fp_len, f->head, f->head_len))
+            return false;
+    for (size_t i = 0; i < sizeof(t->retired) / sizeof(t->retired[0]); i++) {
+        const struct tretired *r = &t->retired[i];
+        if (r->in == in && same_head(head, n, r->fp, r->fp_len, r->head, r->head_len))
+            return false;
+    }
+    return true;
+}
+
+void tfile_retire(struct tfile *f)
+{
+    struct xl_tail *t = f->in->t;
+    struct tretired *r = &t->retired[t->retired_pos];
+
+    if (f->fp_len == 0)
+        return;
+    r->in = f->in;
+    r->fp = f->fp;
+    r->fp_len = f->fp_len;
+    r->head_len = f->head_len;
+    memcpy(r->head, f->head, f->head_len);
+    t->retired_pos = (t->retired_pos + 1) % (sizeof(t->retired) / sizeof(t->retired[0]));
+}
+
+void tail_retired_drop(struct xl_tail *t, const struct tinput *in)
+{
+    for (size_t i = 0; i < sizeof(t->retired) / sizeof(t->retired[0]); i++)
+        if (t->retired[i].in == in)
+            t->retired[i].in = NULL;
+}
+
+void tfile_scan_generations(struct tinput *in, const char *dir, const char *base)
+{
+    struct xl_tail *t = in->t;
+    DIR *d = opendir(dir);
+    struct dirent *de;
+
+    if (!d)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        struct statx sx;
+        struct stat st;
+        unsigned char head[XL_TAIL_FP_MAX];
+        char path[4096];
+        ssize_t n;
+        struct tfile *f;
+        int fd;
+
+        if (!tail_is_rotation_name(base, de->d_name))
+            continue;
+        if (statx(dirfd(d), de->d_name, 0, STATX_BASIC_STATS | STATX_BTIME, &sx) != 0 ||
+            !(sx.stx_mask & STATX_BTIME) || !S_ISREG(sx.stx_mode) ||
+            (int64_t)sx.stx_btime.tv_sec * 1000 + sx.stx_btime.tv_nsec / 1000000 < in->started_ms)
+            continue;
+        if (tmap_find_inode(&t->maps[MAP_INODE], in,
+                            (uint64_t)makedev(sx.stx_dev_major, sx.stx_dev_minor), sx.stx_ino) ||
+            gone_recently(t, (uint64_t)makedev(sx.stx_dev_major, sx.stx_dev_minor), sx.stx_ino))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", strcmp(dir, "/") ? dir : "", de->d_name);
+        if (tinput_path_matches(in, path))
+            continue; /* under the globs: the walk's */
+        if ((fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC)) < 0)
+            continue;
+        n = pread(fd, head, sizeof(head), 0);
+        if (n <= 0 || fstat(fd, &st) != 0 || (uint64_t)st.st_ino != sx.stx_ino ||
+            !looks_like_text(head, (size_t)n) || !head_new(in, head, (size_t)n)) {
+            close(fd);
+            continue;
+        }
+        if ((f = tfile_open(in, path, fd, &st, START_HEAD, 0, 0)) != NULL) {
+            f->away = true;
+            t->st.rotations++;
+            xl_log_info(TAIL_MOD,
+                        "%s: %s is a copy of a generation of %s/%s that was rotated "
+                        "before it was read: reading it from the head",
+                        in->name, path, dir, base);
+        }
+    }
+    closedir(d);
 }

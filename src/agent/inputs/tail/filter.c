@@ -16,11 +16,11 @@
 #define MATCH_LIMIT 1000000u
 
 struct fentry {
-    char *name;       /* as written: reported in matched[] */
-    const char *kw;   /* keyword (points into name) */
+    char *name;     /* as written: reported in matched[] */
+    const char *kw; /* keyword (points into name) */
     size_t kwlen;
-    size_t rare;      /* index of the byte memchr looks for (see kw_find) */
-    pcre2_code *re;   /* NULL for a keyword */
+    size_t rare;    /* index of the byte memchr looks for (see kw_find) */
+    pcre2_code *re; /* NULL for a keyword */
     bool jit;
     /* Buffer scan (xl_tail_filter_begin): the next occurrence at or after
      * the last line asked about; NULL: none left in the buffer. */
@@ -149,7 +149,8 @@ xl_rc xl_tail_filter_new(const struct xl_strlist *include, const struct xl_strli
         rc = xl_err_set(err, XL_ENOMEM, "out of memory");
         goto out_free;
     }
-    if (!(f->md = pcre2_match_data_create(1, NULL)) || !(f->mctx = pcre2_match_context_create(NULL))) {
+    if (!(f->md = pcre2_match_data_create(1, NULL)) ||
+        !(f->mctx = pcre2_match_context_create(NULL))) {
         rc = xl_err_set(err, XL_ENOMEM, "out of memory");
         goto out_free;
     }
@@ -209,8 +210,7 @@ static bool entry_match(struct xl_tail_filter *f, const struct fentry *e, const 
  * scanned at or after every line asked about before: the occurrence found
  * for an earlier line is reused until the scan passes it, so a keyword on
  * one line in ten costs one search per ten lines, not ten. */
-static bool entry_match_in(struct xl_tail_filter *f, struct fentry *e, const char *data,
-                           size_t len)
+static bool entry_match_in(struct xl_tail_filter *f, struct fentry *e, const char *data, size_t len)
 {
     if (e->re)
         return entry_match(f, e, data, len);

@@ -34,8 +34,8 @@ xl_rc xl_tail_ml_rule_new(const struct xl_tail_multiline_cfg *cfg, const char *w
         return XL_OK;
     if (!(r = xl_calloc(1, sizeof(*r))))
         return xl_err_set(err, XL_ENOMEM, "out of memory");
-    r->re = pcre2_compile((PCRE2_SPTR)cfg->start, PCRE2_ZERO_TERMINATED, 0, &errcode, &erroff,
-                          NULL);
+    r->re =
+        pcre2_compile((PCRE2_SPTR)cfg->start, PCRE2_ZERO_TERMINATED, 0, &errcode, &erroff, NULL);
     if (!r->re) {
         pcre2_get_error_message(errcode, msg, sizeof(msg));
         xl_tail_ml_rule_free(r);

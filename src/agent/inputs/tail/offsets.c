@@ -389,8 +389,7 @@ static void fsync_dir_of(const char *path)
 
 /* Encode everything first so that only complete files reach the disk. */
 xl_rc xl_tail_offsets_save(const char *path, const char *tmp_path, const struct xl_tail_offset *v,
-                           size_t n, const char *const *inputs, size_t ninputs,
-                           struct xl_err *err)
+                           size_t n, const char *const *inputs, size_t ninputs, struct xl_err *err)
 {
     struct xl_buf b;
     xl_rc rc = XL_OK;
@@ -404,8 +403,9 @@ xl_rc xl_tail_offsets_save(const char *path, const char *tmp_path, const struct 
     }
     for (size_t i = 0; rc == XL_OK && i < n; i++) {
         const struct xl_tail_offset *e = &v[i];
-        rc = xl_buf_printf(&b, "file %016" PRIx64 " %" PRIu64 " %" PRIu64 " %016" PRIx64 " %u %" PRIu64 " ",
-                           e->uid, e->dev, e->ino, e->fp, e->fp_len, e->offset);
+        rc = xl_buf_printf(
+            &b, "file %016" PRIx64 " %" PRIu64 " %" PRIu64 " %016" PRIx64 " %u %" PRIu64 " ",
+            e->uid, e->dev, e->ino, e->fp, e->fp_len, e->offset);
         if (rc == XL_OK && (rc = put_escaped(&b, e->input)) == XL_OK &&
             (rc = xl_buf_add(&b, " ", 1)) == XL_OK && (rc = put_escaped(&b, e->path)) == XL_OK)
             rc = xl_buf_add(&b, "\n", 1);

@@ -47,8 +47,7 @@ xl_rc xl_tail_offsets_load(const char *path, struct xl_tail_offsets *o, struct x
 /* Write the entries and input names to path atomically through tmp_path.
  * XL_EIO naming the file and the failed call; path is unchanged then. */
 xl_rc xl_tail_offsets_save(const char *path, const char *tmp_path, const struct xl_tail_offset *v,
-                           size_t n, const char *const *inputs, size_t ninputs,
-                           struct xl_err *err);
+                           size_t n, const char *const *inputs, size_t ninputs, struct xl_err *err);
 
 void xl_tail_offsets_cleanup(struct xl_tail_offsets *o);
 

@@ -92,8 +92,8 @@ static void ml_touch(struct tfile *f)
     in->ml_tail = f;
     f->in_ml_list = true;
     if (!uv_is_active((uv_handle_t *)&in->ml_timer) && !in->t->stopping)
-        uv_timer_start(&in->ml_timer, tail_ml_timer_cb,
-                       (uint64_t)xl_tail_ml_rule_timeout(in->ml), 0);
+        uv_timer_start(&in->ml_timer, tail_ml_timer_cb, (uint64_t)xl_tail_ml_rule_timeout(in->ml),
+                       0);
 }
 
 void tail_ml_flush(struct tfile *f)
@@ -231,8 +231,7 @@ static bool head_ok(struct tfile *f, const char *buf, size_t r)
     if (f->fp_len > 0 && (r < f->fp_len || xl_tail_fp_hash(buf, f->fp_len) != f->fp))
         return false;
     if (f->fp_len < XL_TAIL_FP_MAX && r > f->fp_len) {
-        f->fp_len = (uint32_t)(r < XL_TAIL_FP_MAX ? r : XL_TAIL_FP_MAX);
-        f->fp = xl_tail_fp_hash(buf, f->fp_len);
+        tfile_set_fp(f, buf, r);
         tail_set_dirty(f->in->t);
     }
     return true;
@@ -304,8 +303,8 @@ enum read_status tail_read_turn(struct tfile *f, size_t budget, size_t *consumed
         f->finished = false;
         if (f->in->ml)
             ml_touch(f);
-        if (f->fp_len < XL_TAIL_FP_MAX && f->size_seen > f->fp_len && !f->away &&
-            f->read_off > 0 && !tfile_fp_ok(f)) {
+        if (f->fp_len < XL_TAIL_FP_MAX && f->size_seen > f->fp_len && !f->away && f->read_off > 0 &&
+            !tfile_fp_ok(f)) {
             tfile_truncated(f, NULL);
             return st;
         }

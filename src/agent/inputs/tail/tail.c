@@ -149,10 +149,14 @@ static xl_rc checkpoint(struct xl_tail *t, struct xl_err *err)
         for (struct tfile *f = in->files; f; f = f->next) {
             if (f->forget)
                 continue;
-            t->ckpt[k++] = (struct xl_tail_offset){
-                .uid = f->uid, .dev = f->dev, .ino = f->ino, .fp = f->fp,
-                .fp_len = f->fp_len, .offset = f->committed, .input = in->name,
-                .path = f->path};
+            t->ckpt[k++] = (struct xl_tail_offset){.uid = f->uid,
+                                                   .dev = f->dev,
+                                                   .ino = f->ino,
+                                                   .fp = f->fp,
+                                                   .fp_len = f->fp_len,
+                                                   .offset = f->committed,
+                                                   .input = in->name,
+                                                   .path = f->path};
         }
     }
     rc = xl_tail_offsets_save(t->state_path, t->state_tmp, t->ckpt, k, names, ni, err);
@@ -291,8 +295,7 @@ static xl_rc validate(const struct xl_tail_input_cfg *inputs, size_t n, struct x
                               i, c->name);
         for (size_t j = 0; j < c->paths.n; j++)
             if (!c->paths.v[j] || !*c->paths.v[j])
-                return xl_err_set(err, XL_EINVAL, "inputs.tail[%zu].paths[%zu]: empty path", i,
-                                  j);
+                return xl_err_set(err, XL_EINVAL, "inputs.tail[%zu].paths[%zu]: empty path", i, j);
         if (c->from && strcmp(c->from, "end") != 0 && strcmp(c->from, "head") != 0)
             return xl_err_set(err, XL_EINVAL, "inputs.tail[%zu].from: '%s' is not one of end|head",
                               i, c->from);
@@ -323,6 +326,7 @@ static xl_rc tinput_prepare(struct xl_tail *t, const struct xl_tail_input_cfg *c
         rc = xl_err_set(err, XL_ENOMEM, "out of memory");
         goto fail;
     }
+    in->started_ms = xl_now_ms();
     in->from_head = c->from && strcmp(c->from, "head") == 0;
     in->max_line_bytes = c->max_line_bytes > 0 ? (size_t)c->max_line_bytes : DEF_MAX_LINE;
     in->poll_interval = c->poll_interval > 0 ? c->poll_interval : DEF_POLL_MS;
@@ -375,6 +379,7 @@ static void tinput_close(struct tinput *in)
     in->removed = true;
     tail_tracks_drop(in->t, in);
     tfile_close_all(in);
+    tail_retired_drop(in->t, in);
     tinput_unwatch_all(in);
     uv_close((uv_handle_t *)&in->poll_timer, on_input_handle_closed);
     uv_close((uv_handle_t *)&in->ml_timer, on_input_handle_closed);
@@ -523,18 +528,18 @@ static void tinput_update(struct tinput *in, struct tinput *src)
             tail_ml_flush(f);
         uv_timer_stop(&in->ml_timer);
     }
-#define SWAP(field)                                                                            \
-    do {                                                                                       \
-        tmp.field = in->field;                                                                 \
-        in->field = src->field;                                                                \
-        src->field = tmp.field;                                                                \
+#define SWAP(field)                                                                                \
+    do {                                                                                           \
+        tmp.field = in->field;                                                                     \
+        in->field = src->field;                                                                    \
+        src->field = tmp.field;                                                                    \
     } while (0)
     SWAP(paths);
     SWAP(exclude_paths);
     SWAP(filter);
     SWAP(ml);
 #undef SWAP
-    memcpy(in->where, src->where, sizeof(in->where));
+    memcpy(in->where, src->where, sizeof(in->where)); /* started_ms stays */
     in->from_head = src->from_head;
     in->max_line_bytes = src->max_line_bytes;
     in->poll_interval = src->poll_interval;

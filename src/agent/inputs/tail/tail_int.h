@@ -38,6 +38,8 @@
 /* How long a name that received a file renamed out of the globs is watched
  * for that file (ms). */
 #define TAIL_TRACK_MS 30000
+/* First bytes of a file kept verbatim beside its fingerprint. */
+#define TAIL_HEAD_SAMPLE 256
 
 enum tfile_map { MAP_UID, MAP_INODE, MAP_PATH, MAP_COUNT };
 
@@ -46,7 +48,7 @@ enum tfile_map { MAP_UID, MAP_INODE, MAP_PATH, MAP_COUNT };
  * its end is committed. */
 struct tfile {
     struct tinput *in;
-    char *path;        /* current name (after a rename: the new one, from /proc) */
+    char *path; /* current name (after a rename: the new one, from /proc) */
     uint64_t uid;
     uint64_t dev, ino;
     int fd;
@@ -56,9 +58,11 @@ struct tfile {
     uint64_t size_seen; /* size at the last fstat */
     uint64_t fp;        /* hash of the first fp_len bytes */
     uint32_t fp_len;
-    uint32_t part;       /* parts of the current long line already emitted */
-    uint64_t line_start; /* offset of that line (part > 0) */
-    uint64_t final_end;  /* finished: everything up to here was handed over */
+    uint16_t head_len; /* the first bytes themselves (up to TAIL_HEAD_SAMPLE), to */
+    unsigned char head[TAIL_HEAD_SAMPLE]; /* compare with copies shorter than fp_len */
+    uint32_t part;                        /* parts of the current long line already emitted */
+    uint64_t line_start;                  /* offset of that line (part > 0) */
+    uint64_t final_end;                   /* finished: everything up to here was handed over */
     struct xl_tail_ml ml;
     int64_t last_data_ms; /* loop time of the last new bytes (or the open) */
     uint64_t seen_gen;    /* input walk generation that last saw it */
@@ -69,9 +73,9 @@ struct tfile {
     bool finished;        /* away, idle and fully handed over: waits for commit */
     bool forget;          /* close and free at the next deferred pass */
     bool in_ml_list;
-    bool saved;           /* its uid is in the offsets file */
-    struct tfile *next, *prev;   /* input's files */
-    struct tfile *qnext;         /* ready queue */
+    bool saved;                    /* its uid is in the offsets file */
+    struct tfile *next, *prev;     /* input's files */
+    struct tfile *qnext;           /* ready queue */
     struct tfile *mlnext, *mlprev; /* input's pending multiline records, oldest first */
     struct tfile *hnext[MAP_COUNT];
 };
@@ -106,6 +110,7 @@ struct tinput {
     struct tfile *ml_head, *ml_tail;
     struct tinput *next;
     bool removed;
+    int64_t started_ms; /* wall clock: files born before are not its rotations */
 };
 
 /* A MOVED_FROM waiting for its MOVED_TO (same cookie). */
@@ -120,6 +125,17 @@ struct ttrack {
     struct tinput *in;
     char *path;
     int64_t until;
+};
+
+/* The fingerprint of content an input has read under a uid it no longer
+ * has (restarted after a truncation, forgotten): a copy of it is not a
+ * generation the input never saw. */
+struct tretired {
+    const struct tinput *in;
+    uint64_t fp;
+    uint32_t fp_len;
+    uint16_t head_len;
+    unsigned char head[TAIL_HEAD_SAMPLE];
 };
 
 /* A watched directory. */
@@ -160,13 +176,19 @@ struct xl_tail {
     struct ttrack *tracks;
     size_t ntracks, captracks;
     int64_t ckpt_failed_ms; /* a synchronous checkpoint failed then */
+    struct {
+        uint64_t dev, ino;
+    } gone[256]; /* files forgotten lately (ring) */
+    size_t gone_pos;
+    struct tretired retired[64]; /* ring */
+    size_t retired_pos;
 
     char *rbuf; /* shared read buffer */
     size_t rcap;
     int64_t now_ms; /* wall clock of the chunk being handed over */
 
     struct xl_tail_offsets saved; /* loaded at start, claimed by the first walks */
-    struct xl_tail_offset *ckpt; /* scratch for checkpoints */
+    struct xl_tail_offset *ckpt;  /* scratch for checkpoints */
     size_t ckpt_cap;
 
     struct xl_tail_stats st;
@@ -208,12 +230,22 @@ void tfile_away(struct tfile *f);
 void tfile_truncated(struct tfile *f, const char *why);
 bool tfile_fp_ok(struct tfile *f);
 void tfile_update_fp(struct tfile *f);
+/* Fingerprint f from buf, its first n bytes. */
+void tfile_set_fp(struct tfile *f, const void *buf, size_t n);
+/* Remember f's fingerprint as content read by its input (see tretired);
+ * in NULL: forget those of an input being removed. */
+void tfile_retire(struct tfile *f);
+void tail_retired_drop(struct xl_tail *t, const struct tinput *in);
 void tfile_idle_checks(struct tfile *f, int64_t now);
 void tfile_mark(struct tfile *f);
 void tfile_close_all(struct tinput *in);
 /* Files found by the first walk: resume or start them (saved state). */
 void tfile_found(struct tinput *in, const char *path, const struct stat *st, bool initial);
 void tfile_resolve_saved(struct xl_tail *t);
+/* A rotation-named file (base.1, base-20261121) was written in dir: read
+ * copies made there of generations of base the input never saw. */
+void tfile_scan_generations(struct tinput *in, const char *dir, const char *base);
+bool tail_is_rotation_name(const char *base, const char *name);
 bool tinput_path_matches(const struct tinput *in, const char *path);
 
 /* ---- discover.c */
