@@ -238,7 +238,7 @@ static void on_hup(uv_signal_t *h, int sig)
         xl_log_info(MOD, "SIGHUP: log reopened (no config file to re-read)");
         return;
     }
-    if (xl_agent_cfg_load(a->conf_path, a->cfg->prefix, &cfg, &err) != XL_OK) {
+    if (xl_agent_cfg_load(a->conf_path, a->cfg->paths.prefix, &cfg, &err) != XL_OK) {
         xl_log_error(MOD, "reload: %s; keeping the running configuration", err.msg);
         return;
     }
@@ -247,7 +247,7 @@ static void on_hup(uv_signal_t *h, int sig)
         struct xl_tail_sink sink = {.line = tail_line, .mark = tail_mark, .full = tail_full,
                                     .ctx = a};
         if (tail->n &&
-            xl_tail_start(&a->loop, a->cfg->data_path, tail->items, tail->n, &sink, &a->tail,
+            xl_tail_start(&a->loop, a->cfg->paths.data_path, tail->items, tail->n, &sink, &a->tail,
                           &err) != XL_OK)
             goto fail;
     } else if (xl_tail_reconfigure(a->tail, tail->items, tail->n, &err) != XL_OK) {
@@ -269,9 +269,9 @@ static xl_rc agent_open(struct xl_agent *a, struct xl_err *err)
     struct xl_shipper_opts sh = {0};
     xl_rc rc;
 
-    if ((rc = xl_mkdirs(c->data_path, err)) != XL_OK ||
-        (rc = xl_identity_agent_id(c->data_path, a->id, err)) != XL_OK ||
-        (rc = xl_seq_open(&a->seq, c->data_path, err)) != XL_OK)
+    if ((rc = xl_mkdirs(c->paths.data_path, err)) != XL_OK ||
+        (rc = xl_identity_agent_id(c->paths.data_path, a->id, err)) != XL_OK ||
+        (rc = xl_seq_open(&a->seq, c->paths.data_path, err)) != XL_OK)
         return rc;
     if (c->hostname && *c->hostname)
         snprintf(a->host, sizeof(a->host), "%s", c->hostname);
@@ -308,7 +308,7 @@ static xl_rc agent_open(struct xl_agent *a, struct xl_err *err)
     if (c->inputs.tail.n) {
         struct xl_tail_sink sink = {.line = tail_line, .mark = tail_mark, .full = tail_full,
                                     .ctx = a};
-        if ((rc = xl_tail_start(&a->loop, c->data_path, c->inputs.tail.items, c->inputs.tail.n,
+        if ((rc = xl_tail_start(&a->loop, c->paths.data_path, c->inputs.tail.items, c->inputs.tail.n,
                                 &sink, &a->tail, err)) != XL_OK)
             return rc;
     }

@@ -92,8 +92,7 @@ xl_rc xl_agent_cfg_load(const char *path, const char *prefix, struct xl_agent_cf
 
     if (!cfg)
         return xl_err_set(err, XL_ENOMEM, "out of memory");
-    rc = path ? xl_cfg_load_file(xl_agent_cfg_keys, cfg, path, err)
-              : xl_cfg_defaults(xl_agent_cfg_keys, cfg, err);
+    rc = xl_cfg_load(xl_agent_cfg_keys, cfg, path, err);
     if (rc != XL_OK)
         goto fail;
     if (cfg->servers.n == 0) {
@@ -101,12 +100,8 @@ xl_rc xl_agent_cfg_load(const char *path, const char *prefix, struct xl_agent_cf
                         path ? path : "(defaults)");
         goto fail;
     }
-    cfg->prefix = xl_strdup(prefix ? prefix : ".");
-    cfg->data_path = cfg->prefix ? xl_path_join(cfg->prefix, cfg->data_dir) : NULL;
-    if (!cfg->data_path) {
-        rc = xl_err_set(err, XL_ENOMEM, "out of memory");
+    if ((rc = xl_cfg_paths_resolve(&cfg->paths, prefix, cfg->data_dir, err)) != XL_OK)
         goto fail;
-    }
     *out = cfg;
     return XL_OK;
 fail:
@@ -119,7 +114,6 @@ void xl_agent_cfg_free(struct xl_agent_cfg *cfg)
     if (!cfg)
         return;
     xl_cfg_cleanup(xl_agent_cfg_keys, cfg);
-    xl_free(cfg->prefix);
-    xl_free(cfg->data_path);
+    xl_cfg_paths_cleanup(&cfg->paths);
     xl_free(cfg);
 }

@@ -32,9 +32,7 @@ struct xl_agent_cfg {
     int64_t retry_max_backoff;
     int64_t batch_max_size;
     struct xl_agent_inputs_cfg inputs;
-    /* Resolved at load time: */
-    char *prefix;
-    char *data_path;
+    struct xl_cfg_paths paths; /* resolved at load time, not keys */
 };
 
 extern const struct xl_cfg_key xl_agent_cfg_keys[];

@@ -8,6 +8,7 @@
 #include <yaml.h>
 
 #include "alloc.h"
+#include "daemon.h"
 #include "units.h"
 
 #define FIELD(base, key) ((char *)(base) + (key)->offset)
@@ -522,6 +523,34 @@ out:
     xl_free(data);
     fclose(fp);
     return rc;
+}
+
+xl_rc xl_cfg_load(const struct xl_cfg_key *table, void *base, const char *path,
+                  struct xl_err *err)
+{
+    return path ? xl_cfg_load_file(table, base, path, err) : xl_cfg_defaults(table, base, err);
+}
+
+xl_rc xl_cfg_paths_resolve(struct xl_cfg_paths *p, const char *prefix, const char *data_dir,
+                           struct xl_err *err)
+{
+    const char *pre = prefix ? prefix : ".";
+
+    xl_cfg_paths_cleanup(p);
+    p->prefix = xl_strdup(pre);
+    p->data_path = xl_path_join(pre, data_dir);
+    if (!p->prefix || !p->data_path) {
+        xl_cfg_paths_cleanup(p);
+        return xl_err_set(err, XL_ENOMEM, "out of memory");
+    }
+    return XL_OK;
+}
+
+void xl_cfg_paths_cleanup(struct xl_cfg_paths *p)
+{
+    xl_free(p->prefix);
+    xl_free(p->data_path);
+    p->prefix = p->data_path = NULL;
 }
 
 void xl_cfg_doc(const struct xl_cfg_key *table, FILE *out, int indent)

@@ -80,6 +80,20 @@ xl_rc xl_cfg_load_buf(const struct xl_cfg_key *table, void *base, const char *na
 xl_rc xl_cfg_load_file(const struct xl_cfg_key *table, void *base, const char *path,
                        struct xl_err *err);
 
+/* Defaults, then the YAML file at path if path is not NULL. */
+xl_rc xl_cfg_load(const struct xl_cfg_key *table, void *base, const char *path,
+                  struct xl_err *err);
+
+/* Where a daemon keeps its files: the absolute prefix and its data dir
+ * (data_dir resolved against the prefix unless absolute). */
+struct xl_cfg_paths {
+    char *prefix;
+    char *data_path;
+};
+xl_rc xl_cfg_paths_resolve(struct xl_cfg_paths *p, const char *prefix, const char *data_dir,
+                           struct xl_err *err);
+void xl_cfg_paths_cleanup(struct xl_cfg_paths *p);
+
 /* Free everything the loader allocated in base. */
 void xl_cfg_cleanup(const struct xl_cfg_key *table, void *base);
 

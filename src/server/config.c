@@ -78,16 +78,11 @@ xl_rc xl_server_cfg_load(const char *path, const char *prefix, struct xl_server_
 
     if (!cfg)
         return xl_err_set(err, XL_ENOMEM, "out of memory");
-    rc = path ? xl_cfg_load_file(xl_server_cfg_keys, cfg, path, err)
-              : xl_cfg_defaults(xl_server_cfg_keys, cfg, err);
+    rc = xl_cfg_load(xl_server_cfg_keys, cfg, path, err);
     if (rc != XL_OK)
         goto fail;
-    cfg->prefix = xl_strdup(prefix ? prefix : ".");
-    cfg->data_path = cfg->prefix ? xl_path_join(cfg->prefix, cfg->data_dir) : NULL;
-    if (!cfg->data_path) {
-        rc = xl_err_set(err, XL_ENOMEM, "out of memory");
+    if ((rc = xl_cfg_paths_resolve(&cfg->paths, prefix, cfg->data_dir, err)) != XL_OK)
         goto fail;
-    }
     *out = cfg;
     return XL_OK;
 fail:
@@ -100,7 +95,6 @@ void xl_server_cfg_free(struct xl_server_cfg *cfg)
     if (!cfg)
         return;
     xl_cfg_cleanup(xl_server_cfg_keys, cfg);
-    xl_free(cfg->prefix);
-    xl_free(cfg->data_path);
+    xl_cfg_paths_cleanup(&cfg->paths);
     xl_free(cfg);
 }

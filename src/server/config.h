@@ -34,9 +34,7 @@ struct xl_server_cfg {
     int64_t max_points;
     struct xl_server_store_cfg store;
     struct xl_server_logs_cfg logs;
-    /* Resolved at load time, not keys: */
-    char *prefix;
-    char *data_path; /* absolute data dir */
+    struct xl_cfg_paths paths; /* resolved at load time, not keys */
 };
 
 extern const struct xl_cfg_key xl_server_cfg_keys[];

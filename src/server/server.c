@@ -61,18 +61,18 @@ static xl_rc server_open(struct xl_server *s, struct xl_err *err)
     char *path;
     xl_rc rc;
 
-    if ((rc = xl_mkdirs(c->data_path, err)) != XL_OK)
+    if ((rc = xl_mkdirs(c->paths.data_path, err)) != XL_OK)
         return rc;
-    if ((rc = load_token(c->agent_token, c->data_path, "agent_token", &s->agent_token, err)) ||
-        (rc = load_token(c->api_token, c->data_path, "api_token", &s->api_token, err)))
+    if ((rc = load_token(c->agent_token, c->paths.data_path, "agent_token", &s->agent_token, err)) ||
+        (rc = load_token(c->api_token, c->paths.data_path, "api_token", &s->api_token, err)))
         return rc;
-    if (!(path = xl_path_join(c->data_path, "server.db")))
+    if (!(path = xl_path_join(c->paths.data_path, "server.db")))
         return xl_err_set(err, XL_ENOMEM, "out of memory");
     rc = xl_registry_open(path, c->offline_after_missed, &s->reg, err);
     xl_free(path);
     if (rc != XL_OK)
         return rc;
-    if (!(path = xl_path_join(c->data_path, "metrics")))
+    if (!(path = xl_path_join(c->paths.data_path, "metrics")))
         return xl_err_set(err, XL_ENOMEM, "out of memory");
     to.dir = path;
     to.sync = strcmp(c->store.sync, "none") == 0 ? XL_TSDB_SYNC_NONE : XL_TSDB_SYNC_ALWAYS;
@@ -86,7 +86,7 @@ static xl_rc server_open(struct xl_server *s, struct xl_err *err)
     if (*xl_tsdb_replay_detail(s->tsdb))
         xl_log_warn("server", "metric store recovered from a torn write-ahead log: %s",
                     xl_tsdb_replay_detail(s->tsdb));
-    if (!(path = xl_path_join(c->data_path, "logs.db")))
+    if (!(path = xl_path_join(c->paths.data_path, "logs.db")))
         return xl_err_set(err, XL_ENOMEM, "out of memory");
     {
         struct xl_logstore_opts lo = {.path = path,
@@ -158,7 +158,7 @@ int xl_server_run(void *cfgp, const struct xl_daemon_opts *opts)
         goto out;
     }
     xl_log_info("server", "listening on %s (port %u), data in %s", s.cfg->listen,
-                xl_http_port(s.http), s.cfg->data_path);
+                xl_http_port(s.http), s.cfg->paths.data_path);
     xl_daemon_ready(opts, true, NULL);
     for (;;) {
         sig = sigtimedwait(&set, NULL, &tick);
