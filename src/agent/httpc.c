@@ -67,7 +67,7 @@ struct xl_httpc_req {
     struct xl_httpc_conn *conn;
     char *head; /* method, path and headers */
     size_t head_len;
-    char *body; /* the caller's body (copied), or NULL */
+    const char *body; /* the caller's body (borrowed until the callback), or NULL */
     size_t body_len;
     char host[HOST_MAX]; /* without brackets */
     int port;
@@ -154,7 +154,6 @@ static void on_req_closed(uv_handle_t *h)
     struct xl_httpc_req *r = h->data;
 
     xl_free(r->head);
-    xl_free(r->body);
     xl_buf_cleanup(&r->resp);
     xl_free(r);
 }
@@ -341,7 +340,7 @@ static void send_request(struct xl_httpc_req *r)
 {
     struct xl_httpc_conn *k = r->conn;
     uv_buf_t bufs[2] = {uv_buf_init(r->head, (unsigned)r->head_len),
-                        uv_buf_init(r->body, (unsigned)r->body_len)};
+                        uv_buf_init((char *)r->body, (unsigned)r->body_len)};
     int e;
 
     xl_httpc_parser_init(&k->p);
@@ -668,12 +667,8 @@ xl_rc xl_httpc_request(struct xl_httpc *c, const char *method, const char *url, 
     r->port = u.port;
     snprintf(r->origin, sizeof(r->origin), "%s%s%s:%d", u.ipv6 ? "[" : "", u.host,
              u.ipv6 ? "]" : "", u.port);
-    if (body && !(r->body = xl_malloc(len ? len : 1)))
-        goto oom;
-    if (body) {
-        memcpy(r->body, body, len);
-        r->body_len = len;
-    }
+    r->body = body;
+    r->body_len = body ? len : 0;
     if ((rc = head_build(r, method, &u, token, body, err)) != XL_OK)
         goto out_free;
     if (uv_ip4_addr(u.host, u.port, (struct sockaddr_in *)&r->addrs[0]) == 0 ||
@@ -694,10 +689,7 @@ xl_rc xl_httpc_request(struct xl_httpc *c, const char *method, const char *url, 
     /* From here on every failure reaches the callback. */
     uv_timer_start(&r->timer, on_kickoff, 0, 0);
     return XL_OK;
-oom:
-    rc = xl_err_set(err, XL_ENOMEM, "out of memory");
 out_free:
-    xl_free(r->body);
     xl_free(r->head);
     xl_free(r);
     return rc;

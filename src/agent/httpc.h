@@ -40,7 +40,8 @@ xl_rc xl_httpc_init(struct xl_httpc *c, uv_loop_t *loop, struct xl_err *err);
 void xl_httpc_close(struct xl_httpc *c);
 
 /* Start method (GET, POST, PUT) on url with a bearer token (may be NULL)
- * and a JSON body (copied; may be NULL). */
+ * and a JSON body (may be NULL). The body is borrowed: it must stay valid and
+ * unchanged until the callback has run (batches are large; no copy is made). */
 xl_rc xl_httpc_request(struct xl_httpc *c, const char *method, const char *url,
                        const char *token, const char *body, size_t len, long timeout_ms,
                        xl_httpc_cb cb, void *ctx, struct xl_err *err);

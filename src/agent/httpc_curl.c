@@ -53,7 +53,7 @@ struct creq {
     struct creq *prev, *next; /* the requests in flight */
     CURL *easy;
     struct curl_slist *headers;
-    char *body;
+    const char *body; /* borrowed until the callback */
     struct xl_buf resp;
     xl_httpc_cb cb;
     void *ctx;
@@ -130,7 +130,6 @@ static xl_rc api_load(struct xl_err *err)
 static void req_free(struct creq *r)
 {
     api.slist_free_all(r->headers);
-    xl_free(r->body);
     xl_buf_cleanup(&r->resp);
     xl_free(r);
 }
@@ -306,8 +305,7 @@ xl_rc xl_httpc_curl_request(struct xl_httpc_curl *h, const char *method, const c
     r->ctx = ctx;
     if (!(r->easy = api.easy_init()))
         goto oom;
-    if (body && !(r->body = xl_strndup(body, len)))
-        goto oom;
+    r->body = body;
     if (!(r->headers = api.slist_append(NULL, "Content-Type: application/json")))
         goto oom;
     if (token) {

@@ -175,6 +175,8 @@ static void on_register_done(void *ctx, long status, const char *body, size_t le
     struct xl_shipper *s = ctx;
     char detail[512];
 
+    free(s->reg_body);
+    s->reg_body = NULL;
     s->registering = false;
     if (s->closing)
         return;
@@ -225,7 +227,7 @@ static void do_register(struct xl_shipper *s)
         schedule_retry(s);
         return;
     }
-    free(text);
+    s->reg_body = text;
     s->registering = true;
 }
 
@@ -234,6 +236,8 @@ static void on_heartbeat_done(void *ctx, long status, const char *body, size_t l
 {
     struct xl_shipper *s = ctx;
 
+    free(s->hb_body);
+    s->hb_body = NULL;
     if (s->closing)
         return;
     if (status == 404) {
@@ -253,7 +257,8 @@ static void on_heartbeat(uv_timer_t *t)
     char url[2048], *text;
     json_t *body;
 
-    if (!s->registered)
+    /* One heartbeat at a time: a slow server does not collect a pile. */
+    if (!s->registered || s->hb_body)
         return;
     body = json_pack("{s:i, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "v", 1, "ts",
                      (json_int_t)xl_now_ms(), "stats", "batches_sent",
@@ -268,10 +273,13 @@ static void on_heartbeat(uv_timer_t *t)
     snprintf(url, sizeof(url), "%s/api/v1/agents/%s/heartbeat", server(s), s->o.agent_id);
     if (!text || xl_httpc_request(&s->http, "POST", url, s->o.token, text, strlen(text),
                                   (long)s->o.request_timeout_ms, on_heartbeat_done, s,
-                                  &err) != XL_OK)
+                                  &err) != XL_OK) {
         xl_log_rl(XL_LOG_ERROR, 60, MOD, "cannot send heartbeat: %s",
                   text ? err.msg : "out of memory");
-    free(text);
+        free(text);
+        return;
+    }
+    s->hb_body = text;
 }
 
 xl_rc xl_shipper_start(struct xl_shipper *s, uv_loop_t *loop, const struct xl_shipper_opts *o,

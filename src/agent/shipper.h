@@ -64,6 +64,7 @@ struct xl_shipper {
     uv_timer_t hb_timer, retry_timer;
     struct xl_shipper_batch *head, *tail;
     bool registered, registering, sending, waiting, closing;
+    char *reg_body, *hb_body; /* bodies of the requests in flight (httpc borrows them) */
     size_t server_idx;
     unsigned attempt;
     struct xl_shipper_stats st;
