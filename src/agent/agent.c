@@ -39,7 +39,6 @@ struct xl_agent {
     char host[256];
     char ip[64];
     int64_t drain_deadline;
-    uint64_t records_lost; /* could not be added to a batch (out of memory) */
     bool stopping, tail_paused;
 };
 
@@ -92,7 +91,7 @@ static void emit_metric(void *ctx, const char *name, const struct xl_label *labe
     if (xl_batch_add_metric(&a->batch, name, labels, nlabels, value, ts_ms) != XL_OK) {
         flush_batch(a);
         if (xl_batch_add_metric(&a->batch, name, labels, nlabels, value, ts_ms) != XL_OK) {
-            a->records_lost++;
+            a->shipper.st.records_dropped++;
             xl_log_rl(XL_LOG_ERROR, 60, MOD, "cannot add %s to a batch: dropped", name);
         }
     }
@@ -111,7 +110,7 @@ static void tail_line(void *ctx, const struct xl_log_line *l)
      * of a full batch): send it and start a new one. */
     flush_batch(a);
     if (xl_batch_add_log(&a->batch, l) != XL_OK) {
-        a->records_lost++;
+        a->shipper.st.records_dropped++;
         xl_log_rl(XL_LOG_ERROR, 60, MOD, "cannot add a line of %s at offset %llu to a batch",
                   l->path, (unsigned long long)l->offset);
     }

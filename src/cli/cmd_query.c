@@ -1,5 +1,6 @@
 /* xluo: `xluo query` — the points of a metric over a time range. */
 #include "cli.h"
+#include "common/metric.h"
 
 #include <math.h>
 #include <string.h>
@@ -118,7 +119,9 @@ static xl_rc check_points(json_t *points, size_t si, bool *with_ms, struct xl_er
     {
         json_t *ts = json_array_get(p, 0), *v = json_array_get(p, 1);
 
-        if (!json_is_number(ts) || !(json_is_number(v) || json_is_null(v)))
+        double d;
+
+        if (!json_is_number(ts) || !(xl_json_number(v, &d) || json_is_null(v)))
             return xl_err_set(err, XL_EPROTO, "series[%zu].points[%zu] is not [time, value]", si,
                               i);
         if ((int64_t)json_number_value(ts) % 1000 != 0)
@@ -156,7 +159,10 @@ static xl_rc render_series(const struct xl_cli_ctx *c, json_t *root, json_t *s, 
 
         xl_cli_fmt_time((int64_t)json_number_value(json_array_get(p, 0)), with_ms, when,
                         sizeof(when));
-        xl_cli_fmt_value(json_is_null(v) ? NAN : json_number_value(v), val, sizeof(val));
+        double d = NAN;
+
+        xl_json_number(v, &d); /* null stays NaN */
+        xl_cli_fmt_value(d, val, sizeof(val));
         if (xl_table_add(t, when) != XL_OK || xl_table_add(t, val) != XL_OK)
             goto out_nomem;
     }

@@ -6,6 +6,7 @@
 #ifndef XL_METRIC_H
 #define XL_METRIC_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +30,10 @@ static inline void xl_sink_emit(const struct xl_sample_sink *s, const char *name
 {
     s->emit(s->ctx, name, labels, nlabels, value, ts_ms);
 }
+
+/* A sample value from JSON: a number, or one of the strings "NaN", "+Inf",
+ * "-Inf", "Inf" (how the protocol and the API write non-finite values). */
+bool xl_json_number(const json_t *v, double *out);
 
 bool xl_metric_name_valid(const char *s);
 bool xl_label_name_valid(const char *s);

@@ -16,28 +16,6 @@ bool xl_agent_id_valid(const char *s)
     return i == XL_AGENT_ID_LEN;
 }
 
-bool xl_json_number(const json_t *v, double *out)
-{
-    const char *s;
-
-    if (json_is_number(v)) {
-        *out = json_number_value(v);
-        return true;
-    }
-    if (!json_is_string(v))
-        return false;
-    s = json_string_value(v);
-    if (strcmp(s, "NaN") == 0)
-        *out = NAN;
-    else if (strcmp(s, "+Inf") == 0 || strcmp(s, "Inf") == 0)
-        *out = INFINITY;
-    else if (strcmp(s, "-Inf") == 0)
-        *out = -INFINITY;
-    else
-        return false;
-    return true;
-}
-
 void xl_ingest_batch_cleanup(struct xl_ingest_batch *b)
 {
     json_decref(b->root);

@@ -68,7 +68,5 @@ void xl_ingest_batch_cleanup(struct xl_ingest_batch *b);
 /* Check an agent id: 32 lowercase hex characters. */
 bool xl_agent_id_valid(const char *s);
 
-/* Read a JSON number, or one of the strings "NaN", "+Inf", "-Inf", "Inf". */
-bool xl_json_number(const json_t *v, double *out);
 
 #endif

@@ -733,6 +733,17 @@ static void test_render_query(void **state)
                            "2025-11-21 08:49:00.250      1\n"
                            "2025-11-21 08:49:10.000  1e-07\n");
     free(s);
+    /* The server writes non-finite values as strings (docs/api.md). */
+    s = render("query", "up",
+               "{\"name\": \"up\", \"step\": 0, \"agg\": \"raw\", \"series\": ["
+               "{\"labels\": {}, \"points\": [[1763714940000, \"NaN\"], [1763714950000, "
+               "\"+Inf\"], [1763714960000, \"-Inf\"]]}]}",
+               XL_OK, &err);
+    assert_non_null(s);
+    assert_non_null(strstr(s, "08:49:00    NaN\n"));
+    assert_non_null(strstr(s, "+Inf\n"));
+    assert_non_null(strstr(s, "-Inf\n"));
+    free(s);
     s = render("query", "x", "{\"series\": []}", XL_OK, &err);
     assert_string_equal(s, "no data\n");
     free(s);
