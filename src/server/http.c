@@ -122,22 +122,21 @@ static bool token_ok(struct MHD_Connection *conn, const char *want)
     return diff == 0;
 }
 
+static int dump_to_buf(const char *p, size_t n, void *data)
+{
+    return xl_buf_add(data, p, n) == XL_OK ? 0 : -1;
+}
+
 void xl_http_json(struct xl_http_resp *resp, int status, json_t *j)
 {
-    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-
     resp->status = status;
     resp->content_type = "application/json";
     xl_buf_reset(&resp->body);
-    if (s) {
-        if (xl_buf_adds(&resp->body, s) != XL_OK || xl_buf_add(&resp->body, "\n", 1) != XL_OK) {
-            resp->status = 500;
-            xl_buf_reset(&resp->body);
-            xl_buf_adds(&resp->body, "{\"error\":\"out of memory\"}\n");
-        }
-        free(s);
-    } else {
+    /* Straight into the body: no intermediate string to copy and free. */
+    if (!j || json_dump_callback(j, dump_to_buf, &resp->body, JSON_COMPACT) != 0 ||
+        xl_buf_add(&resp->body, "\n", 1) != XL_OK) {
         resp->status = 500;
+        xl_buf_reset(&resp->body);
         xl_buf_adds(&resp->body, "{\"error\":\"out of memory\"}\n");
     }
     json_decref(j);

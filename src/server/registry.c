@@ -150,14 +150,18 @@ static xl_rc persist(struct xl_registry *r, const struct agent *a, struct xl_err
 {
     sqlite3_stmt *st;
     char *labels = json_dumps(a->labels, JSON_COMPACT | JSON_SORT_KEYS);
+    json_malloc_t jmalloc;
+    json_free_t jfree;
     xl_rc rc = XL_OK;
 
+    /* jansson's string goes back to jansson's allocator (see jarena.h). */
+    json_get_alloc_funcs(&jmalloc, &jfree);
     if (sqlite3_prepare_v2(r->db,
                            "INSERT OR REPLACE INTO agents (id, host, ip, version, labels,"
                            " first_seen, last_seen, heartbeat_ms, started, last_seq)"
                            " VALUES (?,?,?,?,?,?,?,?,?,?)",
                            -1, &st, NULL) != SQLITE_OK) {
-        free(labels);
+        jfree(labels);
         return xl_err_set(err, XL_EDB, "registry: %s", sqlite3_errmsg(r->db));
     }
     sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC);
@@ -173,7 +177,7 @@ static xl_rc persist(struct xl_registry *r, const struct agent *a, struct xl_err
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = xl_err_set(err, XL_EDB, "registry: %s", sqlite3_errmsg(r->db));
     sqlite3_finalize(st);
-    free(labels);
+    jfree(labels);
     return rc;
 }
 
