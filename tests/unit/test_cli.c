@@ -26,55 +26,7 @@
 #include "cli/table.h"
 #include "common/alloc.h"
 
-#define NOW 1763715010000LL /* 2025-11-21 08:50:10 UTC */
-
-/* ---- helpers ---- */
-
-/* Captured output of a FILE * written through open_memstream. */
-struct capture {
-    FILE *f;
-    char *data;
-    size_t len;
-};
-
-static void cap_open(struct capture *c)
-{
-    c->data = NULL;
-    c->len = 0;
-    c->f = open_memstream(&c->data, &c->len);
-    assert_non_null(c->f);
-}
-
-/* Close the stream; c->data holds the text (free with cap_free). */
-static const char *cap_close(struct capture *c)
-{
-    fclose(c->f);
-    c->f = NULL;
-    return c->data;
-}
-
-static void cap_free(struct capture *c)
-{
-    free(c->data);
-    c->data = NULL;
-}
-
-/* Parse a NULL-terminated argument list (without argv[0]). */
-static xl_rc parse(struct xl_cli_args *a, struct xl_err *err, ...)
-{
-    char *argv[32] = {"xluo"};
-    int argc = 1;
-    va_list ap;
-    char *s;
-
-    va_start(ap, err);
-    while ((s = va_arg(ap, char *)) && argc < 31)
-        argv[argc++] = s;
-    va_end(ap);
-    xl_cli_args_init(a);
-    xl_err_clear(err);
-    return xl_cli_args_parse(a, argc, argv, err);
-}
+#include "cli_test_util.h"
 
 /* A context for renderers and URL builders: fixed clock, captured out. */
 static void ctx_init(struct xl_cli_ctx *c, struct capture *out)
@@ -88,15 +40,6 @@ static void ctx_init(struct xl_cli_ctx *c, struct capture *out)
         c->out = out->f;
     }
     c->err = stderr;
-}
-
-static int setup_env(void **state)
-{
-    unsetenv("XLUO_SERVER");
-    unsetenv("XLUO_TOKEN");
-    setenv("TZ", "UTC", 1);
-    tzset();
-    return 0;
 }
 
 /* ---- arguments ---- */
