@@ -2,6 +2,7 @@
 #include "agent.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdio.h>
@@ -17,11 +18,22 @@
 #include "batch.h"
 #include "inputs/system/system.h"
 #include "inputs/tail/tail.h"
+#include "outbox.h"
 #include "shipper.h"
 
 #define MOD "agent"
-/* How long a stop waits for queued batches to reach the server. */
+/* How long a stop waits for batches kept in memory (outbox disabled) to
+ * reach the server. */
 #define DRAIN_MS 5000
+
+/* Tail positions that may be committed once the outbox is stable up to
+ * record number `need`. */
+struct mark_group {
+    struct mark_group *next;
+    uint64_t need;
+    struct xl_mark *marks;
+    size_t n;
+};
 
 struct xl_agent {
     struct xl_agent_cfg *cfg;
@@ -33,7 +45,11 @@ struct xl_agent {
     struct xl_sysinput *sys;
     struct xl_tail *tail;
     struct xl_shipper shipper;
+    struct xl_outbox *outbox;
+    struct mark_group *marks_head, *marks_tail;
     struct xl_batch_builder batch;
+    uint64_t dropped;     /* records the agent could not batch or keep */
+    uint64_t collections; /* system collections since start */
     struct xl_seq seq;
     char id[33];
     char host[256];
@@ -42,12 +58,53 @@ struct xl_agent {
     bool stopping, tail_paused;
 };
 
-/* Wrap what the builder holds into a batch and queue it. */
+/* Commit the tail positions whose lines are all stable in the outbox. */
+static void commit_marks(struct xl_agent *a)
+{
+    uint64_t stable = xl_outbox_stable(a->outbox);
+    struct mark_group *g;
+
+    while ((g = a->marks_head) && g->need <= stable) {
+        for (size_t i = 0; a->tail && i < g->n; i++)
+            xl_tail_commit(a->tail, g->marks[i].file_uid, g->marks[i].end);
+        a->marks_head = g->next;
+        if (!a->marks_head)
+            a->marks_tail = NULL;
+        xl_free(g->marks);
+        xl_free(g);
+    }
+}
+
+/* Keep a batch's marks until everything appended so far is stable. */
+static void hold_marks(struct xl_agent *a, struct xl_batch_out *out, uint64_t need)
+{
+    struct mark_group *g;
+
+    if (!out->nmarks)
+        return;
+    if (!(g = xl_calloc(1, sizeof(*g)))) {
+        /* Not fatal: a later mark of the same file covers these. */
+        xl_log_rl(XL_LOG_WARN, 60, MOD, "out of memory recording tail positions");
+        return;
+    }
+    g->need = need;
+    g->marks = out->marks;
+    g->n = out->nmarks;
+    out->marks = NULL;
+    out->nmarks = 0;
+    if (a->marks_tail)
+        a->marks_tail->next = g;
+    else
+        a->marks_head = g;
+    a->marks_tail = g;
+}
+
+/* Wrap what the builder holds into a batch and put it in the outbox. */
 static void flush_batch(struct xl_agent *a)
 {
     struct xl_batch_out out;
     struct xl_err err = {0};
-    uint64_t seq = 0;
+    uint64_t seq = 0, no = 0;
 
     uv_timer_stop(&a->flush_timer);
     if (xl_batch_empty(&a->batch))
@@ -56,14 +113,28 @@ static void flush_batch(struct xl_agent *a)
         xl_log_rl(XL_LOG_ERROR, 60, MOD, "%s: batch kept for the next try", err.msg);
         return;
     }
-    if (xl_batch_finish(&a->batch, a->id, seq, xl_now_ms(), &out) != XL_OK) {
+    if (xl_batch_finish(&a->batch, a->id, seq, xl_outbox_floor(a->outbox), xl_now_ms(), &out) !=
+        XL_OK) {
         xl_log_rl(XL_LOG_ERROR, 60, MOD, "out of memory finishing a batch: kept for the next try");
+        return;
+    }
+    if (out.body &&
+        xl_outbox_append(a->outbox, seq, out.body, out.len, out.items, out.droppable,
+                         xl_now_ms(), &no) != XL_OK) {
+        /* Its lines are read again after a restart (their marks go too). */
+        a->dropped += out.items;
+        xl_log_rl(XL_LOG_ERROR, 60, MOD, "out of memory: batch seq %llu of %zu records dropped",
+                  (unsigned long long)seq, out.items);
+        xl_batch_out_cleanup(&out);
         return;
     }
     if (out.items)
         xl_log_debug(MOD, "batch seq %llu queued: %zu records, %zu bytes",
                      (unsigned long long)seq, out.items, out.len);
-    xl_shipper_enqueue(&a->shipper, &out);
+    hold_marks(a, &out, xl_outbox_appended(a->outbox));
+    xl_batch_out_cleanup(&out);
+    commit_marks(a);
+    xl_shipper_kick(&a->shipper);
 }
 
 static void on_flush_timer(uv_timer_t *t)
@@ -71,15 +142,18 @@ static void on_flush_timer(uv_timer_t *t)
     flush_batch(t->data);
 }
 
-/* After adding: send now if the batch is big, soon if the shipper is idle
- * (so a burst read in one loop turn travels together), else when the
- * request in flight completes (on_idle). */
+/* After adding: close the batch now if it is big; at the end of this loop
+ * turn if the shipper could send it right away (so a burst read in one turn
+ * travels together); else when it is batch_max_age old or the shipper asks
+ * for more (on_idle), whichever comes first. */
 static void added(struct xl_agent *a)
 {
     if (xl_batch_bytes(&a->batch) >= (size_t)a->cfg->batch_max_size)
         flush_batch(a);
-    else if (xl_shipper_idle(&a->shipper) && !uv_is_active((uv_handle_t *)&a->flush_timer))
+    else if (xl_shipper_ready(&a->shipper))
         uv_timer_start(&a->flush_timer, on_flush_timer, 0, 0);
+    else if (!uv_is_active((uv_handle_t *)&a->flush_timer))
+        uv_timer_start(&a->flush_timer, on_flush_timer, (uint64_t)a->cfg->batch_max_age, 0);
 }
 
 /* Sink for the system input. */
@@ -91,7 +165,7 @@ static void emit_metric(void *ctx, const char *name, const struct xl_label *labe
     if (xl_batch_add_metric(&a->batch, name, labels, nlabels, value, ts_ms) != XL_OK) {
         flush_batch(a);
         if (xl_batch_add_metric(&a->batch, name, labels, nlabels, value, ts_ms) != XL_OK) {
-            a->shipper.st.records_dropped++;
+            a->dropped++;
             xl_log_rl(XL_LOG_ERROR, 60, MOD, "cannot add %s to a batch: dropped", name);
         }
     }
@@ -110,7 +184,7 @@ static void tail_line(void *ctx, const struct xl_log_line *l)
      * of a full batch): send it and start a new one. */
     flush_batch(a);
     if (xl_batch_add_log(&a->batch, l) != XL_OK) {
-        a->shipper.st.records_dropped++;
+        a->dropped++;
         xl_log_rl(XL_LOG_ERROR, 60, MOD, "cannot add a line of %s at offset %llu to a batch",
                   l->path, (unsigned long long)l->offset);
     }
@@ -133,24 +207,33 @@ static bool tail_full(void *ctx)
 {
     struct xl_agent *a = ctx;
 
-    if (xl_shipper_full(&a->shipper)) {
+    if (xl_outbox_full(a->outbox)) {
+        if (!a->tail_paused)
+            xl_log_info(MOD, "outbox full: log inputs pause until the server catches up");
         a->tail_paused = true;
         return true;
     }
     return false;
 }
 
-/* The server has the lines before these marks: let tail checkpoint them. */
-static void on_ack(void *ctx, const struct xl_mark *marks, size_t n, bool delivered)
+/* The outbox made records stable or freed space. */
+static void on_outbox_change(void *ctx)
 {
     struct xl_agent *a = ctx;
 
-    for (size_t i = 0; a->tail && i < n; i++)
-        xl_tail_commit(a->tail, marks[i].file_uid, marks[i].end);
-    if (a->tail_paused && !xl_shipper_full(&a->shipper)) {
+    commit_marks(a);
+    if (a->tail_paused && !xl_outbox_full(a->outbox)) {
         a->tail_paused = false;
-        xl_tail_resume(a->tail);
+        xl_log_info(MOD, "outbox has room again: log inputs resume");
+        if (a->tail)
+            xl_tail_resume(a->tail);
     }
+    xl_shipper_kick(&a->shipper);
+}
+
+static uint64_t extra_dropped(void *ctx)
+{
+    return ((struct xl_agent *)ctx)->dropped;
 }
 
 static void on_idle(void *ctx)
@@ -161,15 +244,54 @@ static void on_idle(void *ctx)
         flush_batch(a);
 }
 
+/* The agent's own health as metrics (docs/metrics.md), with the system
+ * input's samples. */
+static void emit_self(struct xl_agent *a, int64_t now)
+{
+    json_t *h = xl_shipper_health(&a->shipper), *br;
+    static const struct {
+        const char *metric, *key;
+    } g[] = {
+        {"xluo_agent_outbox_bytes", "outbox_bytes"},
+        {"xluo_agent_outbox_records", "outbox_records"},
+        {"xluo_agent_batches_sent_total", "batches_sent"},
+        {"xluo_agent_records_sent_total", "records_sent"},
+        {"xluo_agent_records_dropped_total", "records_dropped"},
+        {"xluo_agent_retries_total", "retries"},
+    };
+    size_t i;
+
+    emit_metric(a, "xluo_agent_collections_total", NULL, 0, (double)++a->collections, now);
+    for (i = 0; h && i < sizeof(g) / sizeof(g[0]); i++)
+        emit_metric(a, g[i].metric, NULL, 0,
+                    (double)json_integer_value(json_object_get(h, g[i].key)), now);
+    if (h)
+        emit_metric(a, "xluo_agent_outbox_oldest_age_seconds", NULL, 0,
+                    (double)json_integer_value(json_object_get(h, "outbox_oldest_age_ms")) / 1e3,
+                    now);
+    br = json_object_get(h, "breakers");
+    for (i = 0; i < json_array_size(br); i++) {
+        json_t *b = json_array_get(br, i);
+        const char *st = json_string_value(json_object_get(b, "state"));
+        struct xl_label l = {.name = "server",
+                             .value = json_string_value(json_object_get(b, "server"))};
+
+        emit_metric(a, "xluo_agent_breaker_state", &l, 1,
+                    st && strcmp(st, "open") == 0 ? 2 : st && strcmp(st, "closed") ? 1 : 0, now);
+    }
+    json_decref(h);
+}
+
 static void on_sys_timer(uv_timer_t *t)
 {
     struct xl_agent *a = t->data;
     struct xl_sample_sink sink = {.emit = emit_metric, .ctx = a};
     struct xl_err err = {0};
+    int64_t now = xl_now_ms();
 
-    if (xl_sysinput_collect(a->sys, xl_now_ms(), xl_mono_ms(), &sink, &err) != XL_OK ||
-        err.msg[0])
+    if (xl_sysinput_collect(a->sys, now, xl_mono_ms(), &sink, &err) != XL_OK || err.msg[0])
         xl_log_rl(XL_LOG_WARN, 300, "system", "%s", err.msg);
+    emit_self(a, now);
     added(a);
 }
 
@@ -177,35 +299,51 @@ static void close_all(struct xl_agent *a)
 {
     struct xl_err err = {0};
 
+    flush_batch(a);
     uv_close((uv_handle_t *)&a->sig_term, NULL);
     uv_close((uv_handle_t *)&a->sig_int, NULL);
     uv_close((uv_handle_t *)&a->sig_hup, NULL);
     uv_close((uv_handle_t *)&a->sys_timer, NULL);
     uv_close((uv_handle_t *)&a->drain_timer, NULL);
     uv_close((uv_handle_t *)&a->flush_timer, NULL);
+    /* Requests in flight end; their batches stay in the outbox. */
+    xl_shipper_stop(&a->shipper);
+    /* The outbox syncs and reports what is stable: those positions are
+     * committed before the tail checkpoint. */
+    xl_outbox_close(a->outbox);
+    a->outbox = NULL;
     if (a->tail) {
         if (xl_tail_checkpoint(a->tail, &err) != XL_OK)
             xl_log_error(MOD, "tail checkpoint: %s", err.msg);
         xl_tail_stop(a->tail);
         a->tail = NULL;
     }
-    xl_shipper_stop(&a->shipper);
 }
 
 static void on_drain(uv_timer_t *t)
 {
     struct xl_agent *a = t->data;
 
+    struct xl_outbox_stats st;
+    bool done;
+
     flush_batch(a);
-    if (xl_shipper_idle(&a->shipper) || !a->shipper.registered ||
-        xl_mono_ms() >= a->drain_deadline) {
-        if (!xl_shipper_idle(&a->shipper))
-            xl_log_warn(MOD, "stopping with %llu batches not delivered (log lines among them "
-                             "are read again at the next start)",
-                        (unsigned long long)a->shipper.st.queue_batches);
-        uv_timer_stop(t);
-        close_all(a);
-    }
+    xl_outbox_stats(a->outbox, &st);
+    /* On disk the backlog simply waits for the next start. */
+    done = xl_outbox_durable(a->outbox) || !st.records ||
+           !xl_shipper_registered(&a->shipper) || xl_mono_ms() >= a->drain_deadline;
+    if (!done)
+        return;
+    if (st.records && xl_outbox_durable(a->outbox))
+        xl_log_info(MOD, "stopping; %llu batches wait in the outbox for the next start",
+                    (unsigned long long)st.records);
+    else if (st.records)
+        xl_log_warn(MOD, "stopping with %llu batches not delivered (the outbox is disabled; "
+                         "log lines among them are read again at the next start, metrics "
+                         "are lost)",
+                    (unsigned long long)st.records);
+    uv_timer_stop(t);
+    close_all(a);
 }
 
 static void on_stop_signal(uv_signal_t *h, int sig)
@@ -215,8 +353,7 @@ static void on_stop_signal(uv_signal_t *h, int sig)
     if (a->stopping)
         return;
     a->stopping = true;
-    xl_log_info(MOD, "signal %d: stopping (sending what is queued, up to %ds)", sig,
-                DRAIN_MS / 1000);
+    xl_log_info(MOD, "signal %d: stopping", sig);
     uv_timer_stop(&a->sys_timer);
     a->drain_deadline = xl_mono_ms() + DRAIN_MS;
     uv_timer_start(&a->drain_timer, on_drain, 0, 100);
@@ -266,6 +403,7 @@ static xl_rc agent_open(struct xl_agent *a, struct xl_err *err)
     struct xl_agent_cfg *c = a->cfg;
     struct xl_sys_opts so = {.root = "", .per_cpu = c->inputs.system.per_cpu};
     struct xl_shipper_opts sh = {0};
+    struct xl_outbox_opts ob = {0};
     xl_rc rc;
 
     if ((rc = xl_mkdirs(c->paths.data_path, err)) != XL_OK ||
@@ -284,6 +422,16 @@ static xl_rc agent_open(struct xl_agent *a, struct xl_err *err)
     if (!c->token || !*c->token)
         xl_log_warn(MOD, "no token in the config: the server will refuse this agent unless "
                          "it runs without one");
+    ob.dir = c->outbox.enabled ? c->outbox_path : NULL;
+    ob.max_size = (uint64_t)c->outbox.max_size;
+    ob.segment_size = (uint64_t)c->outbox.segment_size;
+    ob.sync = strcmp(c->outbox.sync, "always") == 0;
+    ob.mem_max = (uint64_t)c->outbox.metrics_backlog;
+    ob.zstd_level = strcmp(c->compression, "zstd") == 0 ? 1 : 0;
+    ob.on_change = on_outbox_change;
+    ob.ctx = a;
+    if ((rc = xl_outbox_open(&a->loop, &ob, &a->outbox, err)) != XL_OK)
+        return rc;
     sh.servers = &c->servers;
     sh.token = c->token;
     sh.agent_id = a->id;
@@ -293,10 +441,13 @@ static xl_rc agent_open(struct xl_agent *a, struct xl_err *err)
     sh.heartbeat_interval_ms = c->heartbeat_interval;
     sh.request_timeout_ms = c->request_timeout;
     sh.retry_max_backoff_ms = c->retry_max_backoff;
-    sh.queue_max = (size_t)c->queue_max;
+    sh.max_in_flight = (unsigned)c->max_in_flight;
+    sh.breaker_failures = (unsigned)c->breaker_failures;
+    sh.breaker_cooldown_ms = c->breaker_cooldown;
     sh.started_ms = xl_now_ms();
-    sh.on_ack = on_ack;
+    sh.outbox = a->outbox;
     sh.on_idle = on_idle;
+    sh.extra_dropped = extra_dropped;
     sh.ctx = a;
     if ((rc = xl_shipper_start(&a->shipper, &a->loop, &sh, err)) != XL_OK)
         return rc;
@@ -360,6 +511,7 @@ int xl_agent_run(void *cfgp, const struct xl_daemon_opts *opts)
         /* Close whatever was opened; handles not yet initialised are left. */
         if (a.shipper.loop)
             xl_shipper_stop(&a.shipper);
+        xl_outbox_close(a.outbox);
         uv_run(&a.loop, UV_RUN_DEFAULT);
         goto out;
     }
@@ -370,6 +522,13 @@ out:
     xl_sysinput_free(a.sys);
     xl_seq_close(&a.seq);
     xl_batch_cleanup(&a.batch);
+    while (a.marks_head) {
+        struct mark_group *g = a.marks_head;
+
+        a.marks_head = g->next;
+        xl_free(g->marks);
+        xl_free(g);
+    }
     xl_agent_cfg_free(a.reloaded);
     return code;
 }

@@ -294,16 +294,18 @@ xl_rc xl_batch_add_mark(struct xl_batch_builder *b, uint64_t file_uid, uint64_t 
 }
 
 xl_rc xl_batch_finish(struct xl_batch_builder *b, const char *agent_id, uint64_t seq,
-                      int64_t sent_ms, struct xl_batch_out *out)
+                      uint64_t floor, int64_t sent_ms, struct xl_batch_out *out)
 {
-    char head[160];
+    char head[200];
     int hn;
 
     memset(out, 0, sizeof(*out));
     if (b->items) {
         hn = snprintf(head, sizeof(head),
-                      "{\"v\":1,\"agent_id\":\"%s\",\"seq\":%llu,\"sent\":%lld,\"records\":[",
-                      agent_id, (unsigned long long)seq, (long long)sent_ms);
+                      "{\"v\":1,\"agent_id\":\"%s\",\"seq\":%llu,\"floor\":%llu,\"sent\":%lld,"
+                      "\"records\":[",
+                      agent_id, (unsigned long long)seq, (unsigned long long)floor,
+                      (long long)sent_ms);
         out->len = (size_t)hn + b->rec.len + (b->log_open ? 2 : 0) + 2;
         if (!(out->body = xl_malloc(out->len + 1)))
             return XL_ENOMEM;

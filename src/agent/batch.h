@@ -4,8 +4,8 @@
  * share one `log` record.
  *
  * Marks ride with the batch: (file_uid, end) pairs that the tail input may
- * commit once the server has acknowledged this batch (and, batches being
- * acknowledged in order, every one before it). */
+ * commit once this batch and every one before it are stable in the outbox
+ * (durable on disk, or acknowledged by the server). */
 #ifndef XL_BATCH_H
 #define XL_BATCH_H
 
@@ -40,7 +40,7 @@ struct xl_batch_out {
     char *body;              /* heap, NULL for a batch of marks only */
     size_t len;
     size_t items;
-    bool droppable;          /* metrics only: may be dropped when the queue is full */
+    bool droppable;          /* metrics only: may be dropped when the outbox is full */
     struct xl_mark *marks;   /* heap (may be NULL) */
     size_t nmarks;
 };
@@ -57,9 +57,9 @@ xl_rc xl_batch_add_log(struct xl_batch_builder *b, const struct xl_log_line *l);
 xl_rc xl_batch_add_mark(struct xl_batch_builder *b, uint64_t file_uid, uint64_t end);
 
 /* Wrap what was added into a batch with this identity and reset the
- * builder. XL_ENOMEM leaves the builder as it was. */
+ * builder. floor: the lowest seq the agent may still send (docs/protocol.md). XL_ENOMEM leaves the builder as it was. */
 xl_rc xl_batch_finish(struct xl_batch_builder *b, const char *agent_id, uint64_t seq,
-                      int64_t sent_ms, struct xl_batch_out *out);
+                      uint64_t floor, int64_t sent_ms, struct xl_batch_out *out);
 void xl_batch_out_cleanup(struct xl_batch_out *o);
 
 /* Append s[0..n) to buf as the inside of a JSON string: ", \ and control

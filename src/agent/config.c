@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/alloc.h"
@@ -21,6 +22,31 @@ static const struct xl_cfg_key system_keys[] = {
     {.name = "per_cpu", .type = XL_CFG_BOOL, .def = "false",
      .offset = offsetof(struct xl_agent_system_cfg, per_cpu),
      .desc = "also report usage per CPU"},
+    {NULL},
+};
+
+#define OB(f) offsetof(struct xl_agent_outbox_cfg, f)
+
+static const struct xl_cfg_key outbox_keys[] = {
+    {.name = "enabled", .type = XL_CFG_BOOL, .def = "true", .offset = OB(enabled),
+     .desc = "keep batches on disk until the server acknowledges them; false: in memory only "
+             "(lost when the agent stops)"},
+    {.name = "dir", .type = XL_CFG_STR, .def = "outbox", .offset = OB(dir),
+     .desc = "where, relative to data_dir (or absolute)"},
+    {.name = "max_size", .type = XL_CFG_SIZE, .def = "256MiB", .offset = OB(max_size),
+     .min = 1 << 20, .max = 1LL << 42,
+     .desc = "largest backlog; when full, log inputs pause and metric batches wait in memory "
+             "(metrics_backlog)"},
+    {.name = "segment_size", .type = XL_CFG_SIZE, .def = "16MiB", .offset = OB(segment_size),
+     .min = 65536, .max = 1LL << 32, .desc = "size of one outbox file"},
+    {.name = "sync", .type = XL_CFG_STR, .def = "always", .offset = OB(sync),
+     .choices = "always|none",
+     .desc = "always: fdatasync each write before tail positions move past it (survives power "
+             "loss); none: leave it to the kernel (survives agent crashes only)"},
+    {.name = "metrics_backlog", .type = XL_CFG_SIZE, .def = "4MiB",
+     .offset = OB(metrics_backlog), .min = 65536, .max = 1LL << 32,
+     .desc = "batches kept in memory while the outbox cannot take them; beyond it the oldest "
+             "metric batches are dropped and counted"},
     {NULL},
 };
 
@@ -69,16 +95,29 @@ const struct xl_cfg_key xl_agent_cfg_keys[] = {
     {.name = "request_timeout", .type = XL_CFG_DURATION, .def = "30s",
      .offset = OFF(request_timeout), .min = 100, .max = 600000,
      .desc = "give up on one HTTP request after this long"},
-    {.name = "queue_max", .type = XL_CFG_SIZE, .def = "8MiB", .offset = OFF(queue_max),
-     .min = 65536, .max = 1LL << 40,
-     .desc = "batches waiting for the server, in memory; beyond it the oldest metric "
-             "batches are dropped and counted"},
     {.name = "retry_max_backoff", .type = XL_CFG_DURATION, .def = "60s",
      .offset = OFF(retry_max_backoff), .min = 100, .max = 3600000,
-     .desc = "longest wait between retries (exponential with full jitter from 1s)"},
+     .desc = "longest wait between retries (exponential with full jitter: 2s, 4s, 8s ...)"},
     {.name = "batch_max_size", .type = XL_CFG_SIZE, .def = "1MiB", .offset = OFF(batch_max_size),
      .min = 4096, .max = 64 << 20,
-     .desc = "a batch is sent once it is this big (or as soon as the shipper is idle)"},
+     .desc = "a batch is closed once it is this big (before compression)"},
+    {.name = "batch_max_age", .type = XL_CFG_DURATION, .def = "1s", .offset = OFF(batch_max_age),
+     .min = 0, .max = 600000,
+     .desc = "... or this old, or as soon as the shipper has nothing else to send"},
+    {.name = "max_in_flight", .type = XL_CFG_INT, .def = "4", .offset = OFF(max_in_flight),
+     .min = 1, .max = 64, .desc = "batches sent at once"},
+    {.name = "breaker_failures", .type = XL_CFG_INT, .def = "5",
+     .offset = OFF(breaker_failures), .min = 1, .max = 1000,
+     .desc = "failures in a row that open a server's circuit breaker (then the next server "
+             "is used)"},
+    {.name = "breaker_cooldown", .type = XL_CFG_DURATION, .def = "30s",
+     .offset = OFF(breaker_cooldown), .min = 100, .max = 3600000,
+     .desc = "how long an open breaker waits before one probe request (success closes it, "
+             "and the agent returns to that server)"},
+    {.name = "compression", .type = XL_CFG_STR, .def = "none", .offset = OFF(compression),
+     .choices = "zstd|none", .desc = "how batches are stored in the outbox and sent"},
+    {.name = "outbox", .type = XL_CFG_SECTION, .offset = OFF(outbox), .sub = outbox_keys,
+     .desc = "batches waiting for the server's acknowledgement (docs/delivery.md)"},
     {.name = "inputs", .type = XL_CFG_SECTION, .offset = OFF(inputs), .sub = inputs_keys,
      .desc = "what the agent collects"},
     {NULL},
@@ -102,6 +141,10 @@ xl_rc xl_agent_cfg_load(const char *path, const char *prefix, struct xl_agent_cf
     }
     if ((rc = xl_cfg_paths_resolve(&cfg->paths, prefix, cfg->data_dir, err)) != XL_OK)
         goto fail;
+    if (!(cfg->outbox_path = xl_path_join(cfg->paths.data_path, cfg->outbox.dir))) {
+        rc = xl_err_set(err, XL_ENOMEM, "out of memory");
+        goto fail;
+    }
     *out = cfg;
     return XL_OK;
 fail:
@@ -115,5 +158,6 @@ void xl_agent_cfg_free(struct xl_agent_cfg *cfg)
         return;
     xl_cfg_cleanup(xl_agent_cfg_keys, cfg);
     xl_cfg_paths_cleanup(&cfg->paths);
+    free(cfg->outbox_path);
     xl_free(cfg);
 }

@@ -13,6 +13,15 @@ struct xl_agent_system_cfg {
     bool per_cpu;
 };
 
+struct xl_agent_outbox_cfg {
+    bool enabled;
+    char *dir;
+    int64_t max_size;
+    int64_t segment_size;
+    char *sync;
+    int64_t metrics_backlog;
+};
+
 struct xl_agent_inputs_cfg {
     struct xl_agent_system_cfg system;
     struct xl_cfg_array tail; /* of struct xl_tail_input_cfg */
@@ -28,11 +37,17 @@ struct xl_agent_cfg {
     char *log_level;
     int64_t heartbeat_interval;
     int64_t request_timeout;
-    int64_t queue_max;
     int64_t retry_max_backoff;
     int64_t batch_max_size;
+    int64_t batch_max_age;
+    int64_t max_in_flight;
+    int64_t breaker_failures;
+    int64_t breaker_cooldown;
+    char *compression;
+    struct xl_agent_outbox_cfg outbox;
     struct xl_agent_inputs_cfg inputs;
     struct xl_cfg_paths paths; /* resolved at load time, not keys */
+    char *outbox_path;         /* outbox.dir resolved against data_path */
 };
 
 extern const struct xl_cfg_key xl_agent_cfg_keys[];

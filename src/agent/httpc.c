@@ -600,7 +600,8 @@ static bool method_ok(const char *m)
 
 /* Fill r's header block. */
 static xl_rc head_build(struct xl_httpc_req *r, const char *method, const struct url *u,
-                        const char *token, const char *body, struct xl_err *err)
+                        const char *token, const char *encoding, const char *body,
+                        struct xl_err *err)
 {
     struct xl_buf b;
     xl_rc rc;
@@ -616,6 +617,8 @@ static xl_rc head_build(struct xl_httpc_req *r, const char *method, const struct
                              "Content-Type: application/json\r\n");
     if (rc == XL_OK && token)
         rc = xl_buf_printf(&b, "Authorization: Bearer %s\r\n", token);
+    if (rc == XL_OK && encoding)
+        rc = xl_buf_printf(&b, "Content-Encoding: %s\r\n", encoding);
     if (rc == XL_OK && (body || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0))
         rc = xl_buf_printf(&b, "Content-Length: %zu\r\n", r->body_len);
     if (rc == XL_OK)
@@ -636,6 +639,15 @@ xl_rc xl_httpc_request(struct xl_httpc *c, const char *method, const char *url, 
                        const char *body, size_t len, long timeout_ms, xl_httpc_cb cb, void *ctx,
                        struct xl_err *err)
 {
+    return xl_httpc_request_encoded(c, method, url, token, NULL, body, len, timeout_ms, cb, ctx,
+                                    err);
+}
+
+xl_rc xl_httpc_request_encoded(struct xl_httpc *c, const char *method, const char *url,
+                               const char *token, const char *encoding, const char *body,
+                               size_t len, long timeout_ms, xl_httpc_cb cb, void *ctx,
+                               struct xl_err *err)
+{
     struct xl_httpc_req *r;
     struct url u;
     xl_rc rc;
@@ -646,6 +658,8 @@ xl_rc xl_httpc_request(struct xl_httpc *c, const char *method, const char *url, 
         return xl_err_set(err, XL_EINVAL, "bad HTTP method \"%s\"", method);
     if (token && !header_safe(token))
         return xl_err_set(err, XL_EINVAL, "the token holds a control character");
+    if (encoding && !header_safe(encoding))
+        return xl_err_set(err, XL_EINVAL, "the content encoding holds a control character");
     if (len > UINT32_MAX)
         return xl_err_set(err, XL_ETOOBIG, "request body of %zu bytes", len);
     if ((rc = url_parse(url, &u, err)) != XL_OK)
@@ -653,8 +667,8 @@ xl_rc xl_httpc_request(struct xl_httpc *c, const char *method, const char *url, 
     if (u.https) {
         if (!c->curl && (rc = xl_httpc_curl_new(c, &c->curl, err)) != XL_OK)
             return rc;
-        return xl_httpc_curl_request(c->curl, method, url, token, body, len, timeout_ms, cb, ctx,
-                                     err);
+        return xl_httpc_curl_request(c->curl, method, url, token, encoding, body, len,
+                                     timeout_ms, cb, ctx, err);
     }
 
     if (!(r = xl_calloc(1, sizeof(*r))))
@@ -669,7 +683,7 @@ xl_rc xl_httpc_request(struct xl_httpc *c, const char *method, const char *url, 
              u.ipv6 ? "]" : "", u.port);
     r->body = body;
     r->body_len = body ? len : 0;
-    if ((rc = head_build(r, method, &u, token, body, err)) != XL_OK)
+    if ((rc = head_build(r, method, &u, token, encoding, body, err)) != XL_OK)
         goto out_free;
     if (uv_ip4_addr(u.host, u.port, (struct sockaddr_in *)&r->addrs[0]) == 0 ||
         uv_ip6_addr(u.host, u.port, (struct sockaddr_in6 *)&r->addrs[0]) == 0)

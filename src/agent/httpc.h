@@ -46,4 +46,10 @@ xl_rc xl_httpc_request(struct xl_httpc *c, const char *method, const char *url,
                        const char *token, const char *body, size_t len, long timeout_ms,
                        xl_httpc_cb cb, void *ctx, struct xl_err *err);
 
+/* The same with a Content-Encoding header (e.g. "zstd") for the body. */
+xl_rc xl_httpc_request_encoded(struct xl_httpc *c, const char *method, const char *url,
+                               const char *token, const char *encoding, const char *body,
+                               size_t len, long timeout_ms, xl_httpc_cb cb, void *ctx,
+                               struct xl_err *err);
+
 #endif

@@ -291,7 +291,8 @@ void xl_httpc_curl_free(struct xl_httpc_curl *h)
 }
 
 xl_rc xl_httpc_curl_request(struct xl_httpc_curl *h, const char *method, const char *url,
-                            const char *token, const char *body, size_t len, long timeout_ms,
+                            const char *token, const char *encoding, const char *body,
+                            size_t len, long timeout_ms,
                             xl_httpc_cb cb, void *ctx, struct xl_err *err)
 {
     struct creq *r = xl_calloc(1, sizeof(*r));
@@ -310,6 +311,15 @@ xl_rc xl_httpc_curl_request(struct xl_httpc_curl *h, const char *method, const c
         goto oom;
     if (token) {
         if (!(auth = xl_asprintf("Authorization: Bearer %s", token)))
+            goto oom;
+        if (!(l = api.slist_append(r->headers, auth)))
+            goto oom;
+        r->headers = l;
+        xl_free(auth);
+        auth = NULL;
+    }
+    if (encoding) {
+        if (!(auth = xl_asprintf("Content-Encoding: %s", encoding)))
             goto oom;
         if (!(l = api.slist_append(r->headers, auth)))
             goto oom;

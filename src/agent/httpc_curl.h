@@ -15,7 +15,8 @@ xl_rc xl_httpc_curl_new(struct xl_httpc *c, struct xl_httpc_curl **out, struct x
 
 /* Start one request; same contract as xl_httpc_request. */
 xl_rc xl_httpc_curl_request(struct xl_httpc_curl *h, const char *method, const char *url,
-                            const char *token, const char *body, size_t len, long timeout_ms,
+                            const char *token, const char *encoding, const char *body,
+                            size_t len, long timeout_ms,
                             xl_httpc_cb cb, void *ctx, struct xl_err *err);
 
 /* Abort the requests in flight (each callback runs once with "client

@@ -1,4 +1,4 @@
-/* xluo-agent: batch shipping, registration and heartbeats. */
+/* xluo-agent: batch shipping, circuit breakers, registration and heartbeats. */
 #include "shipper.h"
 
 #include <jansson.h>
@@ -13,19 +13,13 @@
 #include "common/units.h"
 
 #define MOD "shipper"
-#define BACKOFF_BASE_MS 1000
+#define BACKOFF_BASE_MS 2000
 
-struct xl_shipper_batch {
-    struct xl_shipper_batch *next;
-    struct xl_batch_out b;
-};
+static void do_register(struct xl_shipper_server *v);
 
-static void kick(struct xl_shipper *s);
-static void do_register(struct xl_shipper *s);
-
-static const char *server(const struct xl_shipper *s)
+static const char *breaker_name(enum xl_breaker_state st)
 {
-    return s->o.servers->v[s->server_idx % s->o.servers->n];
+    return st == XL_BREAKER_CLOSED ? "closed" : st == XL_BREAKER_OPEN ? "open" : "half-open";
 }
 
 /* Full-jitter exponential backoff: uniform in [0, min(cap, base * 2^attempt)]. */
@@ -40,7 +34,7 @@ static uint64_t backoff_ms(struct xl_shipper *s)
         ceil = cap;
     if (getrandom(&r, sizeof(r), 0) != sizeof(r))
         r = (uint32_t)rand();
-    return 100 + (uint64_t)r % (ceil + 1);
+    return 50 + (uint64_t)r % (ceil + 1);
 }
 
 static bool transient(long status)
@@ -48,31 +42,79 @@ static bool transient(long status)
     return status == 0 || status == 429 || status >= 500;
 }
 
-/* Retry whatever is pending after a backoff, on the next server. */
+/* The first server whose breaker lets a request through; NULL if all are
+ * open (then *wait_ms says when the first one turns half-open). */
+static struct xl_shipper_server *pick(struct xl_shipper *s, int64_t *wait_ms)
+{
+    int64_t now = xl_mono_ms();
+
+    *wait_ms = INT64_MAX;
+    for (size_t i = 0; i < s->nsrv; i++) {
+        struct xl_shipper_server *v = &s->srv[i];
+
+        if (v->state == XL_BREAKER_OPEN) {
+            int64_t left = v->opened_ms + s->o.breaker_cooldown_ms - now;
+
+            if (left > 0) {
+                if (left < *wait_ms)
+                    *wait_ms = left;
+                continue;
+            }
+            v->state = XL_BREAKER_HALF_OPEN;
+            v->probing = false;
+            xl_log_info(MOD, "%s: circuit half-open, probing", v->url);
+        }
+        if (v->state == XL_BREAKER_CLOSED || !v->probing)
+            return v;
+    }
+    return NULL;
+}
+
 static void on_retry(uv_timer_t *t)
 {
     struct xl_shipper *s = t->data;
 
     s->waiting = false;
-    if (!s->registered)
-        do_register(s);
-    else
-        kick(s);
+    xl_shipper_kick(s);
 }
 
-static void schedule_retry(struct xl_shipper *s)
+static void wait_then_kick(struct xl_shipper *s, uint64_t ms)
 {
-    uint64_t ms;
-
     if (s->closing)
         return;
-    if (s->o.servers->n > 1)
-        s->server_idx = (s->server_idx + 1) % s->o.servers->n;
-    ms = backoff_ms(s);
-    s->attempt++;
-    s->st.retries++;
     s->waiting = true;
     uv_timer_start(&s->retry_timer, on_retry, ms, 0);
+}
+
+/* A request to v failed in a way worth retrying. */
+static void server_failed(struct xl_shipper *s, struct xl_shipper_server *v)
+{
+    v->failures++;
+    if (v->state == XL_BREAKER_HALF_OPEN ||
+        (v->state == XL_BREAKER_CLOSED && v->failures >= s->o.breaker_failures)) {
+        if (v->state == XL_BREAKER_CLOSED || s->nsrv > 1)
+            xl_log_warn(MOD, "%s: circuit open after %u failures in a row; %s for %llds", v->url,
+                        v->failures, s->nsrv > 1 ? "using the next server" : "waiting",
+                        (long long)(s->o.breaker_cooldown_ms / 1000));
+        v->state = XL_BREAKER_OPEN;
+        v->opened_ms = xl_mono_ms();
+    }
+    v->probing = false;
+    if (!s->waiting) {
+        s->st.retries++;
+        wait_then_kick(s, backoff_ms(s));
+        s->attempt++;
+    }
+}
+
+static void server_ok(struct xl_shipper *s, struct xl_shipper_server *v)
+{
+    if (v->state != XL_BREAKER_CLOSED)
+        xl_log_info(MOD, "%s: circuit closed", v->url);
+    v->state = XL_BREAKER_CLOSED;
+    v->failures = 0;
+    v->probing = false;
+    s->attempt = 0;
 }
 
 /* The server's "detail" (or error) from an error answer, for the log. */
@@ -86,105 +128,154 @@ static void answer_detail(const char *body, size_t len, char *out, size_t outlen
     json_decref(j);
 }
 
-/* Remove the head batch; report its marks when acked (delivered or
- * rejected for good). */
-static void pop_head(struct xl_shipper *s, bool acked, bool delivered)
+static bool is_duplicate(const char *body, size_t len)
 {
-    struct xl_shipper_batch *b = s->head;
+    json_t *j = json_loadb(body, len, 0, NULL);
+    bool dup = json_is_true(json_object_get(j, "duplicate"));
 
-    s->head = b->next;
-    if (!s->head)
-        s->tail = NULL;
-    s->st.queue_batches--;
-    s->st.queue_bytes -= b->b.len;
-    if (acked && b->b.nmarks && s->o.on_ack)
-        s->o.on_ack(s->o.ctx, b->b.marks, b->b.nmarks, delivered);
-    xl_batch_out_cleanup(&b->b);
-    xl_free(b);
+    json_decref(j);
+    return dup;
 }
 
 static void on_ingest_done(void *ctx, long status, const char *body, size_t len,
                            const char *error)
 {
-    struct xl_shipper *s = ctx;
+    struct xl_shipper_slot *sl = ctx;
+    struct xl_shipper *s = sl->s;
+    struct xl_shipper_server *v = sl->srv;
     char detail[512];
 
-    s->sending = false;
-    if (s->closing || !s->head)
+    sl->busy = false;
+    s->st.in_flight--;
+    if (s->closing) {
+        xl_outbox_done(s->o.outbox, sl->seq, false);
         return;
+    }
     if (status == 200) {
+        server_ok(s, v);
         s->st.batches_sent++;
-        s->st.records_sent += s->head->b.items;
-        s->attempt = 0;
-        pop_head(s, true, true);
-        kick(s);
-        return;
+        s->st.records_sent += sl->items;
+        if (len && strstr(body, "\"duplicate\"") && is_duplicate(body, len))
+            s->st.duplicates++;
+        xl_outbox_done(s->o.outbox, sl->seq, true);
+    } else if (transient(status)) {
+        xl_outbox_done(s->o.outbox, sl->seq, false);
+        if (status)
+            xl_log_rl(XL_LOG_WARN, 30, MOD, "%s: server answered %ld; will retry", v->url,
+                      status);
+        else
+            xl_log_rl(XL_LOG_WARN, 30, MOD, "%s: %s; will retry", v->url, error);
+        server_failed(s, v);
+    } else if (status == 409 || status == 404) {
+        xl_outbox_done(s->o.outbox, sl->seq, false);
+        answer_detail(body, len, detail, sizeof(detail));
+        xl_log_info(MOD, "%s does not know this agent (%s); registering again", v->url, detail);
+        v->registered = false;
+        do_register(v);
+    } else {
+        answer_detail(body, len, detail, sizeof(detail));
+        xl_log_error(MOD, "%s rejected batch seq %llu of %zu records with %ld (%s); batch "
+                          "dropped",
+                     v->url, (unsigned long long)sl->seq, sl->items, status, detail);
+        s->st.batches_rejected++;
+        s->st.records_rejected += sl->items;
+        server_ok(s, v);
+        xl_outbox_done(s->o.outbox, sl->seq, true);
     }
-    if (transient(status)) {
-        xl_log_rl(XL_LOG_WARN, 30, MOD, "%s: %s%s; will retry", server(s),
-                  status ? "server error " : "", status ? "" : error);
-        schedule_retry(s);
-        return;
-    }
-    answer_detail(body, len, detail, sizeof(detail));
-    if (status == 409 || status == 404) {
-        xl_log_info(MOD, "server does not know this agent (%s); registering again", detail);
-        s->registered = false;
-        do_register(s);
-        return;
-    }
-    xl_log_error(MOD, "server rejected a batch of %zu records with %ld (%s); batch dropped",
-                 s->head->b.items, status, detail);
-    s->st.batches_dropped++;
-    s->st.records_dropped += s->head->b.items;
-    pop_head(s, true, false);
-    kick(s);
+    xl_shipper_kick(s);
 }
 
-/* Send the head batch if we may. */
-static void kick(struct xl_shipper *s)
+static struct xl_shipper_slot *free_slot(struct xl_shipper *s)
+{
+    for (unsigned i = 0; i < s->o.max_in_flight; i++)
+        if (!s->slot[i].busy)
+            return &s->slot[i];
+    return NULL;
+}
+
+void xl_shipper_kick(struct xl_shipper *s)
 {
     struct xl_err err = {0};
+    struct xl_outbox_item it;
+    struct xl_shipper_server *v;
+    struct xl_shipper_slot *sl;
     char url[2048];
+    int64_t wait;
 
-    if (s->closing)
+    if (s->closing || s->waiting)
         return;
-    /* Batches of marks only are acknowledged in turn, without a request. */
-    while (!s->sending && s->head && !s->head->b.body)
-        pop_head(s, true, true);
-    if (!s->head && !s->sending) {
-        if (s->o.on_idle)
-            s->o.on_idle(s->o.ctx);
-        return;
+    while ((sl = free_slot(s))) {
+        if (!(v = pick(s, &wait))) {
+            wait_then_kick(s, (uint64_t)wait);
+            return;
+        }
+        if (!v->registered) {
+            do_register(v);
+            return;
+        }
+        if (!xl_outbox_take(s->o.outbox, &it))
+            break;
+        snprintf(url, sizeof(url), "%s/api/v1/ingest", v->url);
+        sl->busy = true;
+        sl->seq = it.seq;
+        sl->items = it.items;
+        sl->srv = v;
+        if (v->state == XL_BREAKER_HALF_OPEN)
+            v->probing = true;
+        s->st.in_flight++;
+        if (xl_httpc_request_encoded(&s->http, "POST", url, s->o.token, it.zstd ? "zstd" : NULL,
+                                     it.body, it.len, (long)s->o.request_timeout_ms,
+                                     on_ingest_done, sl, &err) != XL_OK) {
+            sl->busy = false;
+            s->st.in_flight--;
+            xl_outbox_done(s->o.outbox, it.seq, false);
+            xl_log_rl(XL_LOG_ERROR, 30, MOD, "cannot start request: %s", err.msg);
+            server_failed(s, v);
+            return;
+        }
     }
-    if (!s->registered || s->sending || s->waiting || !s->head)
-        return;
-    snprintf(url, sizeof(url), "%s/api/v1/ingest", server(s));
-    if (xl_httpc_request(&s->http, "POST", url, s->o.token, s->head->b.body, s->head->b.len,
-                         (long)s->o.request_timeout_ms, on_ingest_done, s, &err) != XL_OK) {
-        xl_log_rl(XL_LOG_ERROR, 30, MOD, "cannot start request: %s", err.msg);
-        schedule_retry(s);
-        return;
-    }
-    s->sending = true;
+    if (sl && s->o.on_idle)
+        s->o.on_idle(s->o.ctx);
 }
+
+bool xl_shipper_ready(const struct xl_shipper *s)
+{
+    return !s->waiting && s->st.in_flight < s->o.max_in_flight &&
+           xl_outbox_drained(s->o.outbox);
+}
+
+bool xl_shipper_quiet(const struct xl_shipper *s)
+{
+    return s->st.in_flight == 0;
+}
+
+bool xl_shipper_registered(const struct xl_shipper *s)
+{
+    for (size_t i = 0; i < s->nsrv; i++)
+        if (s->srv[i].registered)
+            return true;
+    return false;
+}
+
+/* ---- registration ---- */
 
 static void on_register_done(void *ctx, long status, const char *body, size_t len,
                              const char *error)
 {
-    struct xl_shipper *s = ctx;
+    struct xl_shipper_server *v = ctx;
+    struct xl_shipper *s = v->s;
     char detail[512];
 
-    free(s->reg_body);
-    s->reg_body = NULL;
-    s->registering = false;
+    free(v->reg_body);
+    v->reg_body = NULL;
+    v->registering = false;
     if (s->closing)
         return;
     if (status == 200) {
-        xl_log_info(MOD, "registered with %s as %s", server(s), s->o.agent_id);
-        s->registered = true;
-        s->attempt = 0;
-        kick(s);
+        xl_log_info(MOD, "registered with %s as %s", v->url, s->o.agent_id);
+        v->registered = true;
+        server_ok(s, v);
+        xl_shipper_kick(s);
         return;
     }
     if (status == 0)
@@ -193,20 +284,23 @@ static void on_register_done(void *ctx, long status, const char *body, size_t le
         answer_detail(body, len, detail, sizeof(detail));
     if (status == 401)
         xl_log_rl(XL_LOG_ERROR, 60, MOD, "%s refused the token (%s): check `token` in the config",
-                  server(s), detail);
-    else
-        xl_log_rl(XL_LOG_WARN, 30, MOD, "cannot register with %s: %ld %s", server(s), status,
+                  v->url, detail);
+    else if (status)
+        xl_log_rl(XL_LOG_WARN, 30, MOD, "cannot register with %s: %ld %s", v->url, status,
                   detail);
-    schedule_retry(s);
+    else
+        xl_log_rl(XL_LOG_WARN, 30, MOD, "cannot register with %s: %s", v->url, detail);
+    server_failed(s, v);
 }
 
-static void do_register(struct xl_shipper *s)
+static void do_register(struct xl_shipper_server *v)
 {
+    struct xl_shipper *s = v->s;
     struct xl_err err = {0};
     json_t *labels = json_object(), *body;
     char url[2048], *text;
 
-    if (s->registering || s->closing)
+    if (v->registering || s->closing)
         return;
     for (size_t i = 0; labels && i < s->o.labels->n; i++)
         json_object_set_new(labels, s->o.labels->k[i], json_string(s->o.labels->v[i]));
@@ -217,35 +311,70 @@ static void do_register(struct xl_shipper *s)
                      (json_int_t)s->o.started_ms);
     text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
-    snprintf(url, sizeof(url), "%s/api/v1/agents/%s", server(s), s->o.agent_id);
+    snprintf(url, sizeof(url), "%s/api/v1/agents/%s", v->url, s->o.agent_id);
     if (!text || xl_httpc_request(&s->http, "PUT", url, s->o.token, text, strlen(text),
-                                  (long)s->o.request_timeout_ms, on_register_done, s,
+                                  (long)s->o.request_timeout_ms, on_register_done, v,
                                   &err) != XL_OK) {
         xl_log_rl(XL_LOG_ERROR, 30, MOD, "cannot start registration: %s",
                   text ? err.msg : "out of memory");
         free(text);
-        schedule_retry(s);
+        server_failed(s, v);
         return;
     }
-    s->reg_body = text;
-    s->registering = true;
+    v->reg_body = text;
+    v->registering = true;
+    if (v->state == XL_BREAKER_HALF_OPEN)
+        v->probing = true;
+}
+
+/* ---- heartbeats and health ---- */
+
+json_t *xl_shipper_health(const struct xl_shipper *s)
+{
+    struct xl_outbox_stats ob;
+    json_t *br = json_array(), *j;
+    uint64_t dropped;
+
+    xl_outbox_stats(s->o.outbox, &ob);
+    for (size_t i = 0; br && i < s->nsrv; i++)
+        json_array_append_new(br, json_pack("{s:s, s:s, s:i}", "server", s->srv[i].url, "state",
+                                            breaker_name(s->srv[i].state), "failures",
+                                            (int)s->srv[i].failures));
+    dropped = ob.dropped_records + s->st.records_rejected +
+              (s->o.extra_dropped ? s->o.extra_dropped(s->o.ctx) : 0);
+    j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:I, s:I, s:o}",
+                  "batches_sent", (json_int_t)s->st.batches_sent, "records_sent",
+                  (json_int_t)s->st.records_sent, "batches_dropped",
+                  (json_int_t)(ob.dropped_batches + s->st.batches_rejected), "records_dropped",
+                  (json_int_t)dropped, "duplicates", (json_int_t)s->st.duplicates, "retries",
+                  (json_int_t)s->st.retries, "in_flight", (json_int_t)s->st.in_flight,
+                  "outbox_records", (json_int_t)ob.records, "outbox_bytes",
+                  (json_int_t)ob.bytes, "outbox_oldest_age_ms",
+                  (json_int_t)(ob.oldest_ms ? xl_now_ms() - ob.oldest_ms : 0), "outbox_full",
+                  ob.full, "outbox_write_errors", (json_int_t)ob.write_errors,
+                  "outbox_recovered_records", (json_int_t)ob.recovered_records,
+                  "outbox_corrupt_bytes", (json_int_t)ob.corrupt_bytes, "breakers", br);
+    return j;
 }
 
 static void on_heartbeat_done(void *ctx, long status, const char *body, size_t len,
                               const char *error)
 {
-    struct xl_shipper *s = ctx;
+    struct xl_shipper_server *v = ctx;
+    struct xl_shipper *s = v->s;
 
+    (void)body;
+    (void)len;
     free(s->hb_body);
     s->hb_body = NULL;
     if (s->closing)
         return;
     if (status == 404) {
-        xl_log_info(MOD, "server forgot this agent; registering again");
-        s->registered = false;
-        do_register(s);
+        xl_log_info(MOD, "%s forgot this agent; registering again", v->url);
+        v->registered = false;
+        do_register(v);
     } else if (status != 200) {
-        xl_log_rl(XL_LOG_WARN, 60, MOD, "heartbeat to %s failed: %ld %s", server(s), status,
+        xl_log_rl(XL_LOG_WARN, 60, MOD, "heartbeat to %s failed: %ld %s", v->url, status,
                   error ? error : "");
     }
 }
@@ -253,26 +382,22 @@ static void on_heartbeat_done(void *ctx, long status, const char *body, size_t l
 static void on_heartbeat(uv_timer_t *t)
 {
     struct xl_shipper *s = t->data;
+    struct xl_shipper_server *v;
     struct xl_err err = {0};
     char url[2048], *text;
     json_t *body;
+    int64_t wait;
 
     /* One heartbeat at a time: a slow server does not collect a pile. */
-    if (!s->registered || s->hb_body)
+    if (s->hb_body || !(v = pick(s, &wait)) || !v->registered)
         return;
-    body = json_pack("{s:i, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "v", 1, "ts",
-                     (json_int_t)xl_now_ms(), "stats", "batches_sent",
-                     (json_int_t)s->st.batches_sent, "records_sent",
-                     (json_int_t)s->st.records_sent, "batches_dropped",
-                     (json_int_t)s->st.batches_dropped, "records_dropped",
-                     (json_int_t)s->st.records_dropped, "retries", (json_int_t)s->st.retries,
-                     "queue_batches", (json_int_t)s->st.queue_batches, "queue_bytes",
-                     (json_int_t)s->st.queue_bytes);
+    body = json_pack("{s:i, s:I, s:o}", "v", 1, "ts", (json_int_t)xl_now_ms(), "stats",
+                     xl_shipper_health(s));
     text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
-    snprintf(url, sizeof(url), "%s/api/v1/agents/%s/heartbeat", server(s), s->o.agent_id);
+    snprintf(url, sizeof(url), "%s/api/v1/agents/%s/heartbeat", v->url, s->o.agent_id);
     if (!text || xl_httpc_request(&s->http, "POST", url, s->o.token, text, strlen(text),
-                                  (long)s->o.request_timeout_ms, on_heartbeat_done, s,
+                                  (long)s->o.request_timeout_ms, on_heartbeat_done, v,
                                   &err) != XL_OK) {
         xl_log_rl(XL_LOG_ERROR, 60, MOD, "cannot send heartbeat: %s",
                   text ? err.msg : "out of memory");
@@ -290,80 +415,33 @@ xl_rc xl_shipper_start(struct xl_shipper *s, uv_loop_t *loop, const struct xl_sh
     memset(s, 0, sizeof(*s));
     s->loop = loop;
     s->o = *o;
-    if ((rc = xl_httpc_init(&s->http, loop, err)) != XL_OK)
+    if (s->o.max_in_flight < 1)
+        s->o.max_in_flight = 1;
+    if (s->o.max_in_flight > XL_SHIPPER_MAX_IN_FLIGHT)
+        s->o.max_in_flight = XL_SHIPPER_MAX_IN_FLIGHT;
+    if (s->o.breaker_failures < 1)
+        s->o.breaker_failures = 1;
+    if (!(s->srv = xl_calloc(o->servers->n, sizeof(*s->srv))))
+        return xl_err_set(err, XL_ENOMEM, "out of memory");
+    s->nsrv = o->servers->n;
+    for (size_t i = 0; i < s->nsrv; i++) {
+        s->srv[i].s = s;
+        s->srv[i].url = o->servers->v[i];
+    }
+    for (unsigned i = 0; i < XL_SHIPPER_MAX_IN_FLIGHT; i++)
+        s->slot[i].s = s;
+    if ((rc = xl_httpc_init(&s->http, loop, err)) != XL_OK) {
+        xl_free(s->srv);
+        s->srv = NULL;
         return rc;
+    }
     uv_timer_init(loop, &s->hb_timer);
     uv_timer_init(loop, &s->retry_timer);
     s->hb_timer.data = s->retry_timer.data = s;
     uv_timer_start(&s->hb_timer, on_heartbeat, (uint64_t)o->heartbeat_interval_ms,
                    (uint64_t)o->heartbeat_interval_ms);
-    do_register(s);
+    do_register(&s->srv[0]);
     return XL_OK;
-}
-
-/* Drop the oldest droppable batch that is not in flight; false if none. */
-static bool drop_one(struct xl_shipper *s)
-{
-    struct xl_shipper_batch *prev = s->sending ? s->head : NULL;
-    struct xl_shipper_batch *v = prev ? prev->next : s->head;
-
-    while (v && !v->b.droppable) {
-        prev = v;
-        v = v->next;
-    }
-    if (!v)
-        return false;
-    xl_log_rl(XL_LOG_WARN, 30, MOD, "queue full (%zu bytes): dropping the oldest metrics batch "
-                                    "of %zu records",
-              s->o.queue_max, v->b.items);
-    s->st.batches_dropped++;
-    s->st.records_dropped += v->b.items;
-    if (prev)
-        prev->next = v->next;
-    else
-        s->head = v->next;
-    if (s->tail == v)
-        s->tail = prev;
-    s->st.queue_batches--;
-    s->st.queue_bytes -= v->b.len;
-    xl_batch_out_cleanup(&v->b);
-    xl_free(v);
-    return true;
-}
-
-void xl_shipper_enqueue(struct xl_shipper *s, struct xl_batch_out *out)
-{
-    struct xl_shipper_batch *b = xl_calloc(1, sizeof(*b));
-
-    if (!b) {
-        xl_log_rl(XL_LOG_ERROR, 30, MOD, "out of memory: %zu records dropped", out->items);
-        s->st.batches_dropped++;
-        s->st.records_dropped += out->items;
-        xl_batch_out_cleanup(out);
-        return;
-    }
-    while (s->st.queue_bytes + out->len > s->o.queue_max && drop_one(s))
-        ;
-    b->b = *out;
-    memset(out, 0, sizeof(*out));
-    if (s->tail)
-        s->tail->next = b;
-    else
-        s->head = b;
-    s->tail = b;
-    s->st.queue_batches++;
-    s->st.queue_bytes += b->b.len;
-    kick(s);
-}
-
-bool xl_shipper_idle(const struct xl_shipper *s)
-{
-    return !s->head && !s->sending;
-}
-
-bool xl_shipper_full(const struct xl_shipper *s)
-{
-    return s->st.queue_bytes >= s->o.queue_max;
 }
 
 void xl_shipper_stop(struct xl_shipper *s)
@@ -373,15 +451,9 @@ void xl_shipper_stop(struct xl_shipper *s)
     uv_timer_stop(&s->retry_timer);
     uv_close((uv_handle_t *)&s->hb_timer, NULL);
     uv_close((uv_handle_t *)&s->retry_timer, NULL);
+    /* Requests in flight end here; their batches stay in the outbox. */
     xl_httpc_close(&s->http);
-    /* Undelivered batches are freed without acknowledging their marks: the
-     * tail input reads those lines again at the next start. */
-    while (s->head) {
-        s->st.batches_dropped++;
-        s->st.records_dropped += s->head->b.items;
-        pop_head(s, false, false);
-    }
-    if (s->st.records_dropped)
-        xl_log_info(MOD, "%llu records in total could not be delivered",
-                    (unsigned long long)s->st.records_dropped);
+    xl_free(s->srv);
+    s->srv = NULL;
+    s->nsrv = 0;
 }

@@ -1,17 +1,20 @@
-/* xluo-agent: ships batches to the server, registers and heartbeats.
+/* xluo-agent: ships the outbox to the servers, registers and heartbeats.
  *
- * Batches wait in a FIFO bounded by queue_max bytes: when it is full the
- * oldest metrics-only batch is dropped and its records counted in
- * records_dropped; batches with log lines are never dropped: the tail input
- * stops reading instead (xl_shipper_full). One batch is in flight at a time,
- * so the server sees an agent's batches in seq order, and on_ack reports
- * each batch's marks in that order. A batch of marks only is acknowledged
- * when it reaches the head of the queue, with no request.
- * Transient failures (connection errors, timeouts, 5xx, 429) retry the same
- * batch with exponential backoff and full jitter (1s, 2s, 4s ... up to
- * retry_max_backoff) on the next server URL in the list; other 4xx answers
- * are logged with the server's detail and the batch is dropped and counted.
- * 404/409 "unknown agent" make the agent register again. */
+ * Up to max_in_flight batches travel at once, oldest first, each to the
+ * first server in the configured order whose circuit breaker lets it
+ * through:
+ *   closed     requests flow; breaker_failures failures in a row open it;
+ *   open       no requests for breaker_cooldown, then
+ *   half-open  one probe request: success closes it, failure opens it again.
+ * So the agent fails over to the next server when the preferred one keeps
+ * failing, and returns to it as soon as a probe succeeds.
+ * Transient failures (no answer, timeouts, 5xx, 429) put the batch back in
+ * the outbox and pause sending for an exponential backoff with full jitter:
+ * uniform in [0, min(retry_max_backoff, 2s * 2^attempt)]. Other 4xx answers
+ * are logged with the server's detail and the batch is dropped and counted
+ * (it can only be invalid data); 404/409 "unknown agent" make the agent
+ * register with that server again. A batch the server has already stored is
+ * acknowledged as a duplicate (docs/protocol.md): resending is always safe. */
 #ifndef XL_SHIPPER_H
 #define XL_SHIPPER_H
 
@@ -19,9 +22,11 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "batch.h"
 #include "common/config.h"
 #include "httpc.h"
+#include "outbox.h"
+
+#define XL_SHIPPER_MAX_IN_FLIGHT 64
 
 struct xl_shipper_opts {
     const struct xl_strlist *servers;
@@ -33,54 +38,79 @@ struct xl_shipper_opts {
     int64_t heartbeat_interval_ms;
     int64_t request_timeout_ms;
     int64_t retry_max_backoff_ms;
-    size_t queue_max;
+    unsigned max_in_flight;
+    unsigned breaker_failures;
+    int64_t breaker_cooldown_ms;
     int64_t started_ms;
-    /* A batch was accepted by the server (delivered) or given up for good
-     * (rejected as invalid: not delivered); its marks may be committed. Not
-     * called for batches dropped from a full queue or at stop. */
-    void (*on_ack)(void *ctx, const struct xl_mark *marks, size_t nmarks, bool delivered);
-    /* Nothing is queued or in flight: a good moment to send what is pending. */
+    struct xl_outbox *outbox;
+    /* There is room in flight and nothing waits in the outbox: a good
+     * moment to send what the agent is still batching. */
     void (*on_idle)(void *ctx);
+    /* Records the agent itself dropped (added to heartbeat stats). */
+    uint64_t (*extra_dropped)(void *ctx);
     void *ctx;
 };
 
-struct xl_shipper_stats {
-    uint64_t batches_sent;
-    uint64_t records_sent;
-    uint64_t batches_dropped; /* rejected by the server or pushed out of a full queue */
-    uint64_t records_dropped;
-    uint64_t retries;
-    uint64_t queue_batches;
-    uint64_t queue_bytes;
-    bool registered;
+enum xl_breaker_state { XL_BREAKER_CLOSED, XL_BREAKER_OPEN, XL_BREAKER_HALF_OPEN };
+
+struct xl_shipper;
+
+/* One server URL: its breaker and registration. */
+struct xl_shipper_server {
+    struct xl_shipper *s;
+    const char *url;
+    enum xl_breaker_state state;
+    unsigned failures; /* in a row */
+    int64_t opened_ms;
+    bool probing, registered, registering;
+    char *reg_body; /* the registration in flight (httpc borrows it) */
 };
 
-struct xl_shipper_batch;
+struct xl_shipper_stats {
+    uint64_t batches_sent, records_sent;
+    uint64_t batches_rejected, records_rejected; /* refused by a server as invalid */
+    uint64_t duplicates;                         /* batches the server already had */
+    uint64_t retries;
+    unsigned in_flight;
+};
+
+struct xl_shipper_slot {
+    struct xl_shipper *s;
+    bool busy;
+    uint64_t seq;
+    size_t items;
+    struct xl_shipper_server *srv;
+};
 
 struct xl_shipper {
     uv_loop_t *loop;
     struct xl_shipper_opts o;
     struct xl_httpc http;
     uv_timer_t hb_timer, retry_timer;
-    struct xl_shipper_batch *head, *tail;
-    bool registered, registering, sending, waiting, closing;
-    char *reg_body, *hb_body; /* bodies of the requests in flight (httpc borrows them) */
-    size_t server_idx;
+    struct xl_shipper_server *srv;
+    size_t nsrv;
+    struct xl_shipper_slot slot[XL_SHIPPER_MAX_IN_FLIGHT];
+    bool waiting, closing;
+    char *hb_body;
     unsigned attempt;
     struct xl_shipper_stats st;
 };
 
 xl_rc xl_shipper_start(struct xl_shipper *s, uv_loop_t *loop, const struct xl_shipper_opts *o,
                        struct xl_err *err);
-/* Queue a finished batch; the shipper takes what *b holds (b is emptied). */
-void xl_shipper_enqueue(struct xl_shipper *s, struct xl_batch_out *b);
-/* True when nothing waits to be sent and nothing is in flight. */
-bool xl_shipper_idle(const struct xl_shipper *s);
-/* True when the queue holds queue_max bytes or more (inputs that must not
- * drop, like tail, pause). */
-bool xl_shipper_full(const struct xl_shipper *s);
-/* Stop timers and abort requests; queued batches are freed (counted as
- * dropped). Run the loop afterwards to close the handles. */
+/* Send what the outbox holds, as far as the window and the breakers allow
+ * (call after appending). */
+void xl_shipper_kick(struct xl_shipper *s);
+/* True when another batch could leave right now. */
+bool xl_shipper_ready(const struct xl_shipper *s);
+/* True when nothing is in flight. */
+bool xl_shipper_quiet(const struct xl_shipper *s);
+/* True once some server has accepted this agent's registration. */
+bool xl_shipper_registered(const struct xl_shipper *s);
+/* The agent's health (outbox, retries, breakers, drops) as a JSON object. */
+struct json_t *xl_shipper_health(const struct xl_shipper *s);
+/* Stop timers and abort requests (their batches stay in the outbox). Run
+ * the loop afterwards to close the handles. */
 void xl_shipper_stop(struct xl_shipper *s);
 
 #endif

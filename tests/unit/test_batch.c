@@ -157,7 +157,7 @@ static void test_round_trip(void **state)
     assert_int_equal(xl_batch_add_log(&bb, &l3), XL_OK); /* new record */
     assert_int_equal(xl_batch_add_metric(&bb, "m", labels, 2, NAN, now), XL_OK);
     assert_int_equal(xl_batch_add_mark(&bb, 0xabc, 20), XL_OK);
-    assert_int_equal(xl_batch_finish(&bb, AID, 42, now, &o), XL_OK);
+    assert_int_equal(xl_batch_finish(&bb, AID, 42, 0, now, &o), XL_OK);
     assert_true(xl_batch_empty(&bb));
     assert_false(o.droppable);
     assert_int_equal(o.items, 5);
@@ -184,14 +184,14 @@ static void test_round_trip(void **state)
 
     /* Metrics only: droppable. Marks only: no body. */
     assert_int_equal(xl_batch_add_metric(&bb, "x", NULL, 0, 1, now), XL_OK);
-    assert_int_equal(xl_batch_finish(&bb, AID, 43, now, &o), XL_OK);
+    assert_int_equal(xl_batch_finish(&bb, AID, 43, 0, now, &o), XL_OK);
     assert_true(o.droppable);
     decode_ok(&o, &b);
     xl_ingest_batch_cleanup(&b);
     xl_batch_out_cleanup(&o);
     assert_int_equal(xl_batch_add_mark(&bb, 1, 5), XL_OK);
     assert_int_equal(xl_batch_add_mark(&bb, 1, 9), XL_OK); /* same file: replaces */
-    assert_int_equal(xl_batch_finish(&bb, AID, 0, now, &o), XL_OK);
+    assert_int_equal(xl_batch_finish(&bb, AID, 0, 0, now, &o), XL_OK);
     assert_null(o.body);
     assert_int_equal(o.nmarks, 1);
     assert_int_equal(o.marks[0].end, 9);
@@ -221,7 +221,7 @@ static void test_limit_keeps_batch_valid(void **state)
     }
     assert_int_equal(added, 3);
     /* The failed add left nothing half-written. */
-    assert_int_equal(xl_batch_finish(&bb, AID, 1, xl_now_ms(), &o), XL_OK);
+    assert_int_equal(xl_batch_finish(&bb, AID, 1, 0, xl_now_ms(), &o), XL_OK);
     decode_ok(&o, &b);
     assert_int_equal(b.nlogs, 3);
     xl_ingest_batch_cleanup(&b);

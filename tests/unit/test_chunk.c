@@ -13,7 +13,7 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "server/store/chunk.h"
-#include "server/store/codec.h"
+#include "common/codec.h"
 
 static uint64_t rng_state = 0x1234567;
 

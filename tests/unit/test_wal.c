@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
-#include "server/store/wal.h"
+#include "common/wal.h"
 
 struct rec_log {
     size_t n;
@@ -25,10 +25,12 @@ struct rec_log {
     int reject_at; /* -1: none */
 };
 
-static xl_rc collect(void *ctx, const uint8_t *p, size_t len, struct xl_err *err)
+static xl_rc collect(void *ctx, const struct xl_wal_pos *pos, const uint8_t *p, size_t len,
+                     struct xl_err *err)
 {
     struct rec_log *l = ctx;
 
+    (void)pos;
     (void)err;
     if ((int)l->n == l->reject_at)
         return XL_EPARSE;

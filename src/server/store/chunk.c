@@ -8,7 +8,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
-#include "codec.h"
+#include "common/codec.h"
 #include "common/alloc.h"
 
 enum { FMT_RAW = 1, FMT_ZSTD = 2 };

@@ -28,11 +28,11 @@
 #include <unistd.h>
 
 #include "chunk.h"
-#include "codec.h"
+#include "common/codec.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/log.h"
-#include "wal.h"
+#include "common/wal.h"
 
 #define DEFAULT_FLUSH_MS ((int64_t)2 * 60 * 1000)
 #define MAX_FLUSH_MS ((int64_t)366 * 24 * 3600 * 1000)
@@ -902,11 +902,13 @@ static xl_rc replay_walk(struct xl_tsdb *db, const uint8_t *p, size_t len, bool 
     return p == end ? XL_OK : XL_EPARSE;
 }
 
-static xl_rc replay_cb(void *ctx, const uint8_t *payload, size_t len, struct xl_err *err)
+static xl_rc replay_cb(void *ctx, const struct xl_wal_pos *pos, const uint8_t *payload,
+                       size_t len, struct xl_err *err)
 {
     struct xl_tsdb *db = ctx;
     xl_rc rc;
 
+    (void)pos;
     /* Check the whole record first so that a bad one adds nothing. */
     if ((rc = replay_walk(db, payload, len, false, err)) != XL_OK)
         return rc;

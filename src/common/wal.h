@@ -1,10 +1,12 @@
-/* xluo: the metric store's write-ahead log.
+/* xluo: a write-ahead log of checksummed records in segment files: the
+ * server's metric store journals appends in it (store/tsdb.c) and the agent
+ * keeps its outbox in it (agent/outbox.c).
  *
  * A directory of segments NNNNNNNN.wal (decimal, increasing). Each segment
  * starts with a 16-byte header ("XLUOWAL1", le32 segment number, le32
  * CRC32C of the first 12 bytes) followed by records framed as
  *   le32 payload length | le32 CRC32C(payload) | payload.
- * What the payload means is the caller's business (tsdb.c).
+ * What the payload means is the caller's business.
  *
  * On open every segment above `covered` (the last segment whose contents a
  * checkpoint has already stored elsewhere) is replayed in order; segments at
@@ -14,10 +16,10 @@
  * then continues in a fresh segment.
  *
  * Not thread-safe: the caller serialises every call (tsdb.c holds its head
- * lock), except that the descriptor from xl_wal_fd() may be fdatasync'ed
+ * lock; the agent is one thread), except that the descriptor from xl_wal_fd() may be fdatasync'ed
  * without the lock while the caller guarantees no rotation happens. */
-#ifndef XL_STORE_WAL_H
-#define XL_STORE_WAL_H
+#ifndef XL_COMMON_WAL_H
+#define XL_COMMON_WAL_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -41,11 +43,17 @@ struct xl_wal_replay_stats {
     char detail[256]; /* the first cut: file, offset, reason; "" if none */
 };
 
-/* Called for each good record, in log order. Return XL_OK; XL_EPARSE marks
+/* Where a record's frame starts: its segment and byte offset. */
+struct xl_wal_pos {
+    uint32_t seg;
+    uint64_t off;
+};
+
+/* Called for each good record, in log order, with its position. Return XL_OK; XL_EPARSE marks
  * the record corrupt (the segment is cut before it, like a CRC mismatch);
  * any other code aborts the open with that error. */
-typedef xl_rc (*xl_wal_record_cb)(void *ctx, const uint8_t *payload, size_t len,
-                                  struct xl_err *err);
+typedef xl_rc (*xl_wal_record_cb)(void *ctx, const struct xl_wal_pos *pos,
+                                  const uint8_t *payload, size_t len, struct xl_err *err);
 
 /* Open the log in dir (created if missing), replay segments above covered
  * into cb, delete those at or below it, and start a new segment for writing.
@@ -64,6 +72,15 @@ void xl_wal_close(struct xl_wal *w);
  * must not be written again. */
 xl_rc xl_wal_write(struct xl_wal *w, uint8_t *frame, size_t payload_len, bool *broken,
                    struct xl_err *err);
+
+/* Where the next xl_wal_write will put its record. */
+struct xl_wal_pos xl_wal_next_pos(const struct xl_wal *w);
+
+/* Read back the payload of the record at pos (len bytes, as written) into
+ * buf and check its length and CRC: XL_EPARSE if they do not match, XL_EIO
+ * when the segment cannot be read. */
+xl_rc xl_wal_read(const struct xl_wal *w, const struct xl_wal_pos *pos, uint8_t *buf,
+                  size_t len, struct xl_err *err);
 
 /* The current segment's descriptor, for fdatasync outside the caller's lock. */
 int xl_wal_fd(const struct xl_wal *w);

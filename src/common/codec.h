@@ -2,8 +2,8 @@
  * records, chunks): little-endian fixed-width integers, LEB128 varints and
  * zigzag. Everything is static inline and works on unsigned arithmetic, so
  * that any int64 round-trips without undefined behaviour. */
-#ifndef XL_STORE_CODEC_H
-#define XL_STORE_CODEC_H
+#ifndef XL_COMMON_CODEC_H
+#define XL_COMMON_CODEC_H
 
 #include <stddef.h>
 #include <stdint.h>

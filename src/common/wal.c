@@ -1,6 +1,6 @@
 /* xluo: write-ahead log segments: framing, CRC, replay with torn-tail
  * truncation, rotation. See wal.h. */
-#include "wal.h"
+#include "common/wal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -12,9 +12,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
-#include "codec.h"
+#include "common/codec.h"
 #include "common/alloc.h"
 
 static const char seg_magic[8] = {'X', 'L', 'U', 'O', 'W', 'A', 'L', '1'};
@@ -300,7 +301,8 @@ static xl_rc replay_segment(struct xl_wal *w, uint32_t seg, xl_wal_record_cb cb,
             why = "CRC mismatch";
             break;
         }
-        rc = cb(ctx, m + off + XL_WAL_FRAME_HDR, len, err);
+        rc = cb(ctx, &(struct xl_wal_pos){.seg = seg, .off = off}, m + off + XL_WAL_FRAME_HDR,
+                len, err);
         if (rc == XL_EPARSE) {
             why = "record rejected";
             break;
@@ -424,6 +426,46 @@ xl_rc xl_wal_write(struct xl_wal *w, uint8_t *frame, size_t payload_len, bool *b
     }
     w->seg_bytes += len;
     w->total_bytes += len;
+    return XL_OK;
+}
+
+struct xl_wal_pos xl_wal_next_pos(const struct xl_wal *w)
+{
+    return (struct xl_wal_pos){.seg = w->seg, .off = XL_WAL_SEG_HDR + w->seg_bytes};
+}
+
+xl_rc xl_wal_read(const struct xl_wal *w, const struct xl_wal_pos *pos, uint8_t *buf,
+                  size_t len, struct xl_err *err)
+{
+    char path[PATH_MAX];
+    uint8_t hdr[XL_WAL_FRAME_HDR];
+    struct iovec iov[2] = {{hdr, sizeof(hdr)}, {buf, len}};
+    ssize_t k;
+    xl_rc rc;
+    int fd = -1, e;
+
+    if (pos->seg == w->seg) {
+        fd = w->fd;
+    } else {
+        if ((rc = seg_path(w->dir, pos->seg, path, sizeof(path), err)) != XL_OK)
+            return rc;
+        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+            return xl_err_sys(err, XL_EIO, errno, "wal: open %s", path);
+    }
+    do
+        k = preadv(fd, iov, 2, (off_t)pos->off);
+    while (k < 0 && errno == EINTR);
+    e = errno;
+    if (fd != w->fd)
+        close(fd);
+    if (k < 0)
+        return xl_err_sys(err, XL_EIO, e, "wal: read segment %u at %llu", pos->seg,
+                          (unsigned long long)pos->off);
+    if ((size_t)k != sizeof(hdr) + len || xl_get_le32(hdr) != len ||
+        xl_get_le32(hdr + 4) != xl_crc32c(0, buf, len))
+        return xl_err_set(err, XL_EPARSE,
+                          "wal: segment %u offset %llu: record is short or fails its CRC",
+                          pos->seg, (unsigned long long)pos->off);
     return XL_OK;
 }
 
