@@ -2,7 +2,7 @@
 """Log collection benchmark (issue 3): xluo-agent's tail input against
 rsyslog, reading a generated file of ~200-byte lines from a warm page cache.
 
-    python3 bench/logs.py --build build [--size 1GiB] [--only a,b,c,d,e]
+    python3 bench/logs.py --build build [--size 1GiB] [--only a,b,c,d,e,f,g,h]
 
 Scenarios (each from the head of the same file, in a fresh prefix):
   a  xluo-agent tail -> bench_sink (HTTP, counts the lines of each batch)
@@ -11,12 +11,18 @@ Scenarios (each from the head of the same file, in a fresh prefix):
      server's histogram API counts every line)
   d  rsyslogd imfile -> omfwd TCP -> bench_sink --tcp (counts newlines)
   e  the same with `if $msg contains 'ERROR'` (keeps 10 %)
+  f  backlog drain: the agent reads the whole file into its outbox while
+     the sink is down (an outage), then the sink starts; the clock runs
+     from the sink's start to the last line counted
+  g  as a, with the outbox in memory (outbox.enabled: false)
+  h  as a, with outbox.sync: none
 
 The file (generated once per run into a temporary directory, or kept and
 reused with --file) has lines of 170-230 bytes (~203 on average with the
 newline); the keyword ERROR is in exactly every tenth line and nowhere else.
-The agent runs with batch_max_size 1MiB and queue_max 4MiB (--batch-max-size,
---queue-max), rsyslog with its defaults; both configs are in the functions
+The agent runs with its defaults: batch_max_size 1MiB, zstd compression,
+the outbox on disk with sync: always (--batch-max-size, --compression,
+--outbox-max), rsyslog with its defaults; both configs are in the functions
 agent_config() and rsyslog_config() below.
 Before each scenario the file is read once so that it is in the page cache
 (fincore shows it). The clock runs from the start of the tailing process to
@@ -54,6 +60,9 @@ SCENARIOS = {
     "c": "xluo-agent tail -> xluo-server, searchable",
     "d": "rsyslogd imfile -> omfwd TCP -> sink",
     "e": "rsyslogd imfile, contains 'ERROR' -> TCP",
+    "f": "xluo-agent outbox backlog -> sink, drain",
+    "g": "xluo-agent tail -> sink, outbox in memory",
+    "h": "xluo-agent tail -> sink, outbox sync none",
 }
 
 WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike "
@@ -181,8 +190,8 @@ def wait_progress(get_count, target, procs_alive, what, stall_s):
         time.sleep(0.05)
 
 
-def start_sink(args, procs, d, tcp=False):
-    port = bl.free_port()
+def start_sink(args, procs, d, tcp=False, port=None):
+    port = port or bl.free_port()
     argv = [bl.binary(args.build, "bench_sink"), "--http", str(port)]
     tcp_port = None
     if tcp:
@@ -201,13 +210,19 @@ def start_sink(args, procs, d, tcp=False):
     return p, url, tcp_port, count
 
 
-def agent_config(args, server_url, include):
+def agent_config(args, server_url, include, key):
     inc = f"      include: [{include}]\n" if include else ""
+    outbox = {"g": "{enabled: false, max_size: 8MiB}",
+              "h": f"{{sync: none, max_size: {args.outbox_max}}}"}.get(
+                  key, f"{{max_size: {args.outbox_max}}}")
     return (f"servers: [{server_url}]\n"
             f"token: {bl.AGENT_TOKEN}\n"
             f"log_level: warn\n"
             f"batch_max_size: {args.batch_max_size}\n"
-            f"queue_max: {args.queue_max}\n"
+            f"compression: {args.compression}\n"
+            f"outbox: {outbox}\n"
+            f"retry_max_backoff: 1s\n"
+            f"breaker_cooldown: 1s\n"
             f"inputs:\n"
             f"  system: {{enabled: false}}\n"
             f"  tail:\n"
@@ -216,11 +231,11 @@ def agent_config(args, server_url, include):
             f"      from: head\n" + inc)
 
 
-def start_agent(args, procs, d, server_url, include):
+def start_agent(args, procs, d, server_url, include, key):
     prefix = os.path.join(d, "agent")
     os.makedirs(os.path.join(prefix, "conf"))
     with open(os.path.join(prefix, "conf", "agent.yaml"), "w") as f:
-        f.write(agent_config(args, server_url, include))
+        f.write(agent_config(args, server_url, include, key))
     t0 = time.monotonic()
     p = procs.start([bl.binary(args.build, "xluo-agent"), "-p", prefix, "run"],
                     os.path.join(d, "agent.out"))
@@ -280,7 +295,7 @@ def run_agent_sink(args, procs, tmp, meta, key):
     expect = meta["keyword_lines"] if include else meta["lines"]
     sink, url, _, count = start_sink(args, procs, d)
     m0 = bl.machine_busy()
-    agent, t0 = start_agent(args, procs, d, url, include)
+    agent, t0 = start_agent(args, procs, d, url, include, key)
     perf = start_perf(args, procs, d, agent.pid, key)
     wait_progress(lambda: count()["lines"], expect, [(agent, "xluo-agent"), (sink, "bench_sink")],
                   "the sink to count every line", args.stall)
@@ -293,6 +308,58 @@ def run_agent_sink(args, procs, tmp, meta, key):
     row["sink_cpu_s"] = bl.cpu_seconds(sink.pid)
     set_other(row, row["sink_cpu_s"])
     stop_perf(procs, perf)
+    procs.stop(agent)
+    procs.stop(sink)
+    return row
+
+
+def tail_offset(prefix):
+    """The committed offset of the one followed file (data/tail-offsets)."""
+    try:
+        with open(os.path.join(prefix, "data", "tail-offsets")) as f:
+            for line in f:
+                w = line.split()
+                if w and w[0] == "file":
+                    return int(w[6])
+    except FileNotFoundError:
+        pass
+    return 0
+
+
+def dir_bytes(path):
+    return sum(os.path.getsize(os.path.join(path, n)) for n in os.listdir(path))
+
+
+def run_drain(args, procs, tmp, meta, key):
+    """f: fill the outbox during an outage, then time the drain."""
+    d = tempfile.mkdtemp(prefix=f"{key}-", dir=tmp)
+    port = bl.free_port()
+    url = f"http://127.0.0.1:{port}"
+    agent, t_fill = start_agent(args, procs, d, url, None, key)
+    prefix = os.path.join(d, "agent")
+    wait_progress(lambda: tail_offset(prefix), meta["bytes"], [(agent, "xluo-agent")],
+                  "the outbox to hold the whole file", args.stall)
+    fill_s = time.monotonic() - t_fill
+    backlog = dir_bytes(os.path.join(prefix, "data", "outbox"))
+    cpu0 = bl.cpu_seconds(agent.pid)
+    m0 = bl.machine_busy()
+    sink, _, _, count = start_sink(args, procs, d, port=port)
+    t0 = time.monotonic()
+    wait_progress(lambda: count()["lines"], meta["lines"],
+                  [(agent, "xluo-agent"), (sink, "bench_sink")],
+                  "the sink to count every line", args.stall)
+    c = count()
+    t_end = c["last_ns"] / 1e9
+    row = dict(scenario=key, what=SCENARIOS[key], shipped=c["lines"], expected=meta["lines"],
+               batches=c["batches"], body_mib=c["body_bytes"] / MiB, first_batch_s=0,
+               fill_s=fill_s, backlog_mib=backlog / MiB)
+    finish_tailer(row, agent.pid, t0, t_end, meta["bytes"], meta["lines"], m0)
+    row["cpu_s"] = bl.cpu_seconds(agent.pid) - cpu0
+    row["cpu_s_per_gib"] = row["cpu_s"] / (meta["bytes"] / GiB)
+    row["sink_cpu_s"] = bl.cpu_seconds(sink.pid)
+    set_other(row, row["sink_cpu_s"])
+    print(f"   outbox filled in {fill_s:.1f} s: {backlog / MiB:.0f} MiB on disk for "
+          f"{meta['bytes'] / MiB:.0f} MiB of log; drained in {row['seconds']:.1f} s", flush=True)
     procs.stop(agent)
     procs.stop(sink)
     return row
@@ -344,7 +411,7 @@ def run_agent_server(args, procs, tmp, meta, key):
 
     srv_cpu0 = bl.cpu_seconds(srv.pid)
     m0 = bl.machine_busy()
-    agent, t0 = start_agent(args, procs, d, url, None)
+    agent, t0 = start_agent(args, procs, d, url, None, key)
     perf = start_perf(args, procs, d, agent.pid, key)
     perf_srv = start_perf(args, procs, d, srv.pid, key + ":server")
     polls = [0]
@@ -435,7 +502,8 @@ def print_table(rows, args, meta):
     print(f"\nLog collection ({bl.machine()}, xluo {bl.revision()}, {rsyslog_version()})")
     print(f"input: {meta['bytes'] / MiB:.0f} MiB, {meta['lines']:,} lines, "
           f"{meta['keyword_lines']:,} with {KEYWORD}; page cache warm; agent "
-          f"batch_max_size {args.batch_max_size}, queue_max {args.queue_max}")
+          f"batch_max_size {args.batch_max_size}, compression {args.compression}, "
+          f"outbox.max_size {args.outbox_max}")
     hdr = ["", "scenario", "MiB/s", "lines/s", "shipped", "CPU s/GiB", "CPU %", "peak RSS",
            "server CPU s/GiB", "server RSS", "other"]
     out = [hdr]
@@ -478,11 +546,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build", default=os.path.join(bl.ROOT, "build"))
     ap.add_argument("--size", default="1GiB", help="input file size (1GiB, 256MiB, ...)")
-    ap.add_argument("--only", default="a,b,c,d,e", help="comma-separated scenarios: a,b,c,d,e")
+    ap.add_argument("--only", default="a,b,c,d,e,f,g,h",
+                    help="comma-separated scenarios: a,b,c,d,e,f,g,h")
     ap.add_argument("--file", help="use (and keep) this input file; generated if missing "
                                    "or of another size (a .json beside it describes it)")
     ap.add_argument("--batch-max-size", default="1MiB", help="agent batch_max_size")
-    ap.add_argument("--queue-max", default="4MiB", help="agent queue_max")
+    ap.add_argument("--compression", default="zstd", help="agent compression (zstd, none)")
+    ap.add_argument("--outbox-max", default="4GiB",
+                    help="agent outbox.max_size (f needs room for the whole file)")
     ap.add_argument("--repeat", type=int, default=1, help="run each scenario this often")
     ap.add_argument("--stall", type=float, default=120,
                     help="fail when nothing arrives for this many seconds")
@@ -518,7 +589,8 @@ def main():
                       f"{'?' if cached is None else f'{100 * cached:.0f} %'} in the page cache)",
                       flush=True)
                 runner = {"a": run_agent_sink, "b": run_agent_sink, "c": run_agent_server,
-                          "d": run_rsyslog, "e": run_rsyslog}[key]
+                          "d": run_rsyslog, "e": run_rsyslog, "f": run_drain,
+                          "g": run_agent_sink, "h": run_agent_sink}[key]
                 try:
                     row = runner(args, procs, tmp, meta, key)
                 except RuntimeError as e:
@@ -542,7 +614,8 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(meta=meta, machine=bl.machine(), rows=rows,
-                           batch_max_size=args.batch_max_size, queue_max=args.queue_max),
+                           batch_max_size=args.batch_max_size, compression=args.compression,
+                           outbox_max=args.outbox_max),
                       f, indent=1)
     return 1 if failed else 0
 

@@ -114,7 +114,7 @@ const struct xl_cfg_key xl_agent_cfg_keys[] = {
      .offset = OFF(breaker_cooldown), .min = 100, .max = 3600000,
      .desc = "how long an open breaker waits before one probe request (success closes it, "
              "and the agent returns to that server)"},
-    {.name = "compression", .type = XL_CFG_STR, .def = "none", .offset = OFF(compression),
+    {.name = "compression", .type = XL_CFG_STR, .def = "zstd", .offset = OFF(compression),
      .choices = "zstd|none", .desc = "how batches are stored in the outbox and sent"},
     {.name = "outbox", .type = XL_CFG_SECTION, .offset = OFF(outbox), .sub = outbox_keys,
      .desc = "batches waiting for the server's acknowledgement (docs/delivery.md)"},

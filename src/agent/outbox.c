@@ -32,6 +32,7 @@ struct rec {
     struct xl_wal_pos pos;
     uint8_t *buf; /* ROOM + len bytes; NULL while the record is only on disk */
     bool on_disk, inflight, acked;
+    bool cached; /* on disk, buf kept so that sending it needs no read */
 };
 
 struct xl_outbox {
@@ -48,6 +49,7 @@ struct xl_outbox {
     uint64_t next_no, written_no, synced_no, syncing_no;
     uint64_t last_seq;
     uint64_t mem_bytes, bytes; /* bytes: of records not acknowledged */
+    uint64_t cache_bytes;      /* of cached records */
     size_t acked_n;            /* acknowledged records still in q (behind older ones) */
     uint32_t removed_upto;
     uv_fs_t fsreq;
@@ -61,6 +63,16 @@ struct xl_outbox {
 
 static void write_pending(struct xl_outbox *ob);
 
+/* Forget a record's buffer (it stays on disk, or is done with). */
+static void drop_buf(struct xl_outbox *ob, struct rec *r)
+{
+    if (r->cached)
+        ob->cache_bytes -= r->len;
+    r->cached = false;
+    xl_free(r->buf);
+    r->buf = NULL;
+}
+
 /* The record is done with: acknowledged, or dropped. Its memory goes; it
  * leaves the queue when everything before it has. */
 static void mark_acked(struct xl_outbox *ob, struct rec *r)
@@ -70,8 +82,7 @@ static void mark_acked(struct xl_outbox *ob, struct rec *r)
     ob->bytes -= r->len;
     if (!r->on_disk && r->buf)
         ob->mem_bytes -= r->len;
-    xl_free(r->buf);
-    r->buf = NULL;
+    drop_buf(ob, r);
 }
 
 static struct rec *at(const struct xl_outbox *ob, size_t i)
@@ -312,9 +323,13 @@ static void write_pending(struct xl_outbox *ob)
         ob->written_no = r->no;
         ob->unwritten++;
         ob->mem_bytes -= r->len;
-        if (!r->inflight) {
-            xl_free(r->buf);
-            r->buf = NULL;
+        /* Keep the newly written record in memory while the cache has room:
+         * when the server keeps up it is sent without being read back. */
+        if (!r->inflight && ob->cache_bytes + r->len <= ob->o.mem_max) {
+            r->cached = true;
+            ob->cache_bytes += r->len;
+        } else if (!r->inflight) {
+            drop_buf(ob, r);
         }
     }
     if (ob->written_no == written)
@@ -473,6 +488,10 @@ bool xl_outbox_take(struct xl_outbox *ob, struct xl_outbox_item *it)
             }
             r->buf = buf;
         }
+        if (r->cached) {
+            r->cached = false;
+            ob->cache_bytes -= r->len;
+        }
         r->inflight = true;
         it->seq = r->seq;
         it->body = (const char *)r->buf + ROOM;
@@ -498,8 +517,7 @@ void xl_outbox_done(struct xl_outbox *ob, uint64_t seq, bool acked)
         write_pending(ob);
         notify(ob);
     } else if (r->on_disk) {
-        xl_free(r->buf); /* read again for the next try */
-        r->buf = NULL;
+        drop_buf(ob, r); /* read again for the next try */
     }
 }
 

@@ -21,6 +21,9 @@
  * are skipped, the rest are sent again, and a torn or corrupt tail (power
  * loss) is cut off and reported with its file and offset.
  *
+ * Written records also stay in memory while they fit in mem_max bytes, so
+ * that when the server keeps up a batch is sent without being read back.
+ *
  * Without a directory the outbox is in memory only (outbox.enabled: false):
  * the same queue, nothing written, records stable once acknowledged.
  *
@@ -49,7 +52,7 @@ struct xl_outbox_opts {
     uint64_t max_size;     /* bytes of segment files (in memory: of records) */
     uint64_t segment_size; /* start a new segment file past this */
     bool sync;             /* fdatasync each write before it counts as stable */
-    uint64_t mem_max;      /* records waiting in memory for the disk */
+    uint64_t mem_max;      /* records waiting in memory for the disk; also the cache */
     int zstd_level;        /* 0: store and send bodies uncompressed */
     /* Called when more records became stable, or space was freed. */
     void (*on_change)(void *ctx);

@@ -206,7 +206,10 @@ void xl_shipper_kick(struct xl_shipper *s)
         return;
     while ((sl = free_slot(s))) {
         if (!(v = pick(s, &wait))) {
-            wait_then_kick(s, (uint64_t)wait);
+            /* All breakers open: wait for the first cooldown to end. A
+             * probe in flight (half-open) kicks again when it completes. */
+            if (wait != INT64_MAX)
+                wait_then_kick(s, (uint64_t)wait);
             return;
         }
         if (!v->registered) {
@@ -297,11 +300,12 @@ static void do_register(struct xl_shipper_server *v)
 {
     struct xl_shipper *s = v->s;
     struct xl_err err = {0};
-    json_t *labels = json_object(), *body;
+    json_t *labels, *body;
     char url[2048], *text;
 
     if (v->registering || s->closing)
         return;
+    labels = json_object();
     for (size_t i = 0; labels && i < s->o.labels->n; i++)
         json_object_set_new(labels, s->o.labels->k[i], json_string(s->o.labels->v[i]));
     body = json_pack("{s:i, s:s, s:s, s:s, s:s, s:o, s:I, s:I}", "v", 1, "agent_id",

@@ -68,8 +68,9 @@ static int help_main(const struct xl_cli_ctx *c);
 static const struct xl_cli_cmd cmds[] = {
     {"agents", xl_cli_get_and_render, "agents", "list the agents and whether they are online",
      "One line per agent known to the server, sorted by host: its id (first 8\n"
-     "characters), address, version, status, when it was last heard from and its\n"
-     "labels.",
+     "characters), address, version, status, when it was last heard from, what\n"
+     "waits in its outbox (OUTBOX: bytes, BACKLOG: age of the oldest record), the\n"
+     "records it dropped and its labels. --json shows all the agent reported.",
      NULL, false, no_opts, xl_cli_agents_url, xl_cli_agents_render},
     {"metrics", xl_cli_get_and_render, "metrics [--host H] [--match SEL]...",
      "list metric names and how many series each has",

@@ -54,10 +54,42 @@ static xl_rc labels_text(json_t *labels, struct xl_buf *b)
     return b->len ? XL_OK : xl_buf_adds(b, "-");
 }
 
+/* stats.<key> of an agent as a non-negative integer, or false when the
+ * agent reported none (an old agent, or no heartbeat since the server
+ * started). */
+static bool stat_int(json_t *ag, const char *key, int64_t *out)
+{
+    json_t *v = json_object_get(json_object_get(ag, "stats"), key);
+
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return false;
+    *out = (int64_t)json_integer_value(v);
+    return true;
+}
+
+/* The health columns: OUTBOX (bytes waiting in the agent), BACKLOG (age of
+ * the oldest of them; "-" when nothing waits), DROPPED (records lost). */
+static void health_cells(json_t *ag, char outbox[32], char backlog[32], char dropped[32])
+{
+    int64_t v;
+
+    snprintf(outbox, 32, "-");
+    snprintf(backlog, 32, "-");
+    snprintf(dropped, 32, "-");
+    if (stat_int(ag, "outbox_bytes", &v))
+        xl_cli_fmt_bytes(v, outbox, 32);
+    if (stat_int(ag, "outbox_oldest_age_ms", &v) && v > 0)
+        xl_cli_fmt_duration(v, backlog, 32);
+    if (stat_int(ag, "records_dropped", &v))
+        snprintf(dropped, 32, "%lld", (long long)v);
+}
+
+#define NCOLS 10
+
 xl_rc xl_cli_agents_render(const struct xl_cli_ctx *c, json_t *root, struct xl_err *err)
 {
-    static const char *const head[] = {"HOST",   "ID",        "IP",    "VERSION",
-                                       "STATUS", "LAST SEEN", "LABELS"};
+    static const char *const head[NCOLS] = {"HOST",      "ID",     "IP",      "VERSION", "STATUS",
+                                            "LAST SEEN", "OUTBOX", "BACKLOG", "DROPPED", "LABELS"};
     json_t *agents = json_object_get(root, "agents"), *ag;
     struct xl_table *t = NULL;
     struct xl_buf labels;
@@ -73,14 +105,16 @@ xl_rc xl_cli_agents_render(const struct xl_cli_ctx *c, json_t *root, struct xl_e
         fprintf(c->out, "no agents\n");
         goto out;
     }
-    if (!(t = xl_table_new(7)))
+    if (!(t = xl_table_new(NCOLS)))
         goto out_nomem;
-    for (i = 0; i < 7; i++)
+    for (i = 6; i <= 8; i++)
+        xl_table_align_right(t, i);
+    for (i = 0; i < NCOLS; i++)
         if (xl_table_add(t, head[i]) != XL_OK)
             goto out_nomem;
     json_array_foreach(agents, i, ag)
     {
-        char ago[32], id[9], tmp[5][64];
+        char ago[32], id[9], tmp[5][64], outbox[32], backlog[32], dropped[32];
         json_t *seen = json_object_get(ag, "last_seen");
 
         if (!json_is_object(ag)) {
@@ -95,16 +129,20 @@ xl_rc xl_cli_agents_render(const struct xl_cli_ctx *c, json_t *root, struct xl_e
             snprintf(ago, sizeof(ago), "never");
         if (labels_text(json_object_get(ag, "labels"), &labels) != XL_OK)
             goto out_nomem;
-        const char *cells[7] = {
+        health_cells(ag, outbox, backlog, dropped);
+        const char *cells[NCOLS] = {
             xl_cli_json_text(json_object_get(ag, "host"), "-", tmp[1], sizeof(tmp[1])),
             id,
             xl_cli_json_text(json_object_get(ag, "ip"), "-", tmp[2], sizeof(tmp[2])),
             xl_cli_json_text(json_object_get(ag, "version"), "-", tmp[3], sizeof(tmp[3])),
             xl_cli_json_text(json_object_get(ag, "status"), "-", tmp[4], sizeof(tmp[4])),
             ago,
+            outbox,
+            backlog,
+            dropped,
             labels.data,
         };
-        for (size_t k = 0; k < 7; k++)
+        for (size_t k = 0; k < NCOLS; k++)
             if (xl_table_add(t, cells[k]) != XL_OK)
                 goto out_nomem;
     }

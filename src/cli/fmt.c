@@ -41,6 +41,42 @@ void xl_cli_fmt_ago(int64_t ts_ms, int64_t now_ms, char *out, size_t outlen)
     snprintf(out, outlen, fmt, (long long)v);
 }
 
+void xl_cli_fmt_bytes(int64_t bytes, char *out, size_t outlen)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    double v = (double)bytes;
+    size_t u = 0;
+
+    if (bytes < 1024) {
+        snprintf(out, outlen, "%lld B", (long long)bytes);
+        return;
+    }
+    v /= 1024;
+    while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+        v /= 1024;
+        u++;
+    }
+    /* Rounded down, so that 1023.99 KiB does not show as 1024 KiB. */
+    if (v < 10)
+        snprintf(out, outlen, "%.1f %s", floor(v * 10) / 10, units[u]);
+    else
+        snprintf(out, outlen, "%.0f %s", floor(v), units[u]);
+}
+
+void xl_cli_fmt_duration(int64_t ms, char *out, size_t outlen)
+{
+    if (ms < 1000)
+        snprintf(out, outlen, "%lldms", (long long)(ms < 0 ? 0 : ms));
+    else if (ms < 60000)
+        snprintf(out, outlen, "%llds", (long long)(ms / 1000));
+    else if (ms < 3600000)
+        snprintf(out, outlen, "%lldm", (long long)(ms / 60000));
+    else if (ms < 48 * 3600000LL)
+        snprintf(out, outlen, "%lldh", (long long)(ms / 3600000));
+    else
+        snprintf(out, outlen, "%lldd", (long long)(ms / 86400000));
+}
+
 void xl_cli_fmt_value(double v, char *out, size_t outlen)
 {
     double a = fabs(v);

@@ -14,6 +14,14 @@
  * "never" for ts_ms <= 0. */
 void xl_cli_fmt_ago(int64_t ts_ms, int64_t now_ms, char *out, size_t outlen);
 
+/* A size in bytes for a human: "512 B", "4.0 KiB", "12 MiB", "1.5 GiB"
+ * (binary units, one decimal below 10, none from 10 on). */
+void xl_cli_fmt_bytes(int64_t bytes, char *out, size_t outlen);
+
+/* A duration in one unit, rounded down: "250ms", "3s", "2m", "5h" (up to
+ * 47h), "3d". */
+void xl_cli_fmt_duration(int64_t ms, char *out, size_t outlen);
+
 /* A sample value, compact: integers (and anything of magnitude 1e5..1e15)
  * without exponent or fraction, the rest as %.6g; "NaN", "+Inf", "-Inf". */
 void xl_cli_fmt_value(double v, char *out, size_t outlen);

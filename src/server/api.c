@@ -9,6 +9,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/units.h"
+#include "encoding.h"
 #include "jarena.h"
 #include "server.h"
 
@@ -19,10 +20,67 @@ static void h_healthz(void *app, struct xl_http_req *req, struct xl_http_resp *r
     xl_http_json(resp, 200, json_pack("{s:s, s:s}", "status", "ok", "version", XL_VERSION));
 }
 
+/* The per-agent gauges of /metrics: one family at a time (the exposition
+ * format wants a family's samples together), from the agents' stats. */
+static const struct {
+    const char *key, *name, *type, *help;
+    double scale;
+} agent_gauges[] = {
+    {"outbox_bytes", "xluo_agent_outbox_bytes", "gauge",
+     "Bytes in the agent's outbox, not yet acknowledged (its last heartbeat).", 1},
+    {"outbox_oldest_age_ms", "xluo_agent_outbox_oldest_age_seconds", "gauge",
+     "Age of the oldest record in the agent's outbox (its last heartbeat).", 1e-3},
+    {"records_dropped", "xluo_agent_records_dropped_total", "counter",
+     "Records the agent dropped, since it started (its last heartbeat).", 1},
+};
+
+struct agent_metrics_ctx {
+    struct xl_buf *b;
+    size_t gauge;
+};
+
+/* A Prometheus label value: backslash, double quote and newline escaped. */
+static void label_value(struct xl_buf *b, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            xl_buf_printf(b, "\\%c", *v);
+        else if (*v == '\n')
+            xl_buf_adds(b, "\\n");
+        else
+            xl_buf_add(b, v, 1);
+    }
+}
+
+static void agent_metric_cb(void *ctx, const char *id, const char *host, const json_t *stats)
+{
+    struct agent_metrics_ctx *c = ctx;
+    json_t *v = json_object_get(stats, agent_gauges[c->gauge].key);
+
+    if (!json_is_integer(v))
+        return;
+    xl_buf_printf(c->b, "%s{agent_id=\"%s\",host=\"", agent_gauges[c->gauge].name, id);
+    label_value(c->b, host);
+    xl_buf_printf(c->b, "\"} %.15g\n",
+                  (double)json_integer_value(v) * agent_gauges[c->gauge].scale);
+}
+
+static void agent_metrics(struct xl_server *s, struct xl_buf *b)
+{
+    struct agent_metrics_ctx c = {.b = b};
+
+    for (c.gauge = 0; c.gauge < sizeof(agent_gauges) / sizeof(agent_gauges[0]); c.gauge++) {
+        xl_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", agent_gauges[c.gauge].name,
+                      agent_gauges[c.gauge].help, agent_gauges[c.gauge].name,
+                      agent_gauges[c.gauge].type);
+        xl_registry_each_stats(s->reg, agent_metric_cb, &c);
+    }
+}
+
 static void h_metrics(void *app, struct xl_http_req *req, struct xl_http_resp *resp)
 {
-    static const char *const reasons[XL_REJECT_COUNT] = {"parse", "invalid", "too_big",
-                                                         "unknown_agent", "store"};
+    static const char *const reasons[XL_REJECT_COUNT] = {
+        "parse", "invalid", "too_big", "unknown_agent", "store", "busy", "encoding"};
     struct xl_server *s = app;
     struct xl_http_stats hs;
     struct xl_tsdb_stats ts;
@@ -74,6 +132,28 @@ static void h_metrics(void *app, struct xl_http_req *req, struct xl_http_resp *r
     for (int i = 0; i < XL_REJECT_COUNT; i++)
         xl_buf_printf(b, "xluo_ingest_rejected_total{reason=\"%s\"} %llu\n", reasons[i],
                       (unsigned long long)atomic_load(&s->rejected[i]));
+    xl_buf_printf(b,
+                  "# HELP xluo_ingest_duplicate_batches_total Batches received again after they "
+                  "were stored, answered without storing anything.\n"
+                  "# TYPE xluo_ingest_duplicate_batches_total counter\n"
+                  "xluo_ingest_duplicate_batches_total %llu\n"
+                  "# HELP xluo_ingest_seen_errors_total Batches stored whose seq could not be "
+                  "recorded at once (retried every second).\n"
+                  "# TYPE xluo_ingest_seen_errors_total counter\n"
+                  "xluo_ingest_seen_errors_total %llu\n"
+                  "# HELP xluo_ingest_zstd_bodies_total Batches received zstd-compressed.\n"
+                  "# TYPE xluo_ingest_zstd_bodies_total counter\n"
+                  "xluo_ingest_zstd_bodies_total %llu\n"
+                  "# HELP xluo_ingest_zstd_bytes_total Bytes of zstd bodies, compressed (in) and "
+                  "decompressed (out).\n"
+                  "# TYPE xluo_ingest_zstd_bytes_total counter\n"
+                  "xluo_ingest_zstd_bytes_total{side=\"in\"} %llu\n"
+                  "xluo_ingest_zstd_bytes_total{side=\"out\"} %llu\n",
+                  (unsigned long long)atomic_load(&s->duplicate_batches),
+                  (unsigned long long)atomic_load(&s->seen_errors),
+                  (unsigned long long)atomic_load(&s->zstd_bodies),
+                  (unsigned long long)atomic_load(&s->zstd_bytes_in),
+                  (unsigned long long)atomic_load(&s->zstd_bytes_out));
     xl_buf_printf(b,
                   "# HELP xluo_agents Registered agents by status.\n"
                   "# TYPE xluo_agents gauge\n"
@@ -132,6 +212,7 @@ static void h_metrics(void *app, struct xl_http_req *req, struct xl_http_resp *r
                   "xluo_live_dropped_total %llu\n",
                   (unsigned long long)xl_live_subscribers(s->live),
                   (unsigned long long)xl_live_dropped(s->live));
+    agent_metrics(s, b);
 }
 
 /* Parse a JSON body into *out; answers 400 itself on failure. */
@@ -212,13 +293,16 @@ out:
 static void h_heartbeat(void *app, struct xl_http_req *req, struct xl_http_resp *resp)
 {
     struct xl_server *s = app;
+    struct xl_err err = {0};
     json_t *body, *stats;
+    xl_rc rc;
 
     if (!body_json(req, resp, &body))
         return;
     stats = json_object_get(body, "stats");
-    if (xl_registry_touch(s->reg, req->params[0], xl_now_ms(), 0,
-                          json_is_object(stats) ? stats : NULL) != XL_OK)
+    if (stats && (rc = xl_registry_stats_check(stats, &err)) != XL_OK)
+        xl_http_error(resp, rc == XL_ETOOBIG ? 413 : 400, "invalid heartbeat", "%s", err.msg);
+    else if (xl_registry_touch(s->reg, req->params[0], xl_now_ms(), 0, stats) != XL_OK)
         xl_http_error(resp, 404, "unknown agent", "agent %.64s is not registered; register first",
                       req->params[0]);
     else
@@ -324,11 +408,14 @@ out:
 /* What ingest() decided; the answer is built from it after the arena
  * scope has ended. */
 struct ingest_result {
+    struct xl_server *server;
     int status;
     const char *error;
     char detail[600];
     size_t accepted;
     uint64_t seq;
+    bool duplicate;       /* 200: stored before, nothing stored now */
+    unsigned retry_after; /* 503 busy: come back in this many seconds */
 };
 
 static void fail(struct ingest_result *r, int status, const char *error, const char *detail)
@@ -338,13 +425,58 @@ static void fail(struct ingest_result *r, int status, const char *error, const c
     snprintf(r->detail, sizeof(r->detail), "%s", detail);
 }
 
+/* Store a new batch: its metrics, then its log lines. */
+static xl_rc store_batch(struct xl_server *s, const struct xl_ingest_batch *b,
+                         const struct xl_agent_snapshot *ag, struct ingest_result *res)
+{
+    struct xl_tsdb_sample *smp = NULL;
+    struct xl_label *lab = NULL;
+    struct xl_err err = {0};
+    xl_rc rc;
+
+    if ((rc = build_samples(b, ag, &smp, &lab)) != XL_OK) {
+        fail(res, 503, "out of memory", "try again later");
+        return rc;
+    }
+    if (b->nmetrics && (rc = xl_tsdb_append(s->tsdb, smp, b->nmetrics, &err)) != XL_OK) {
+        atomic_fetch_add(&s->rejected[XL_REJECT_STORE], 1);
+        xl_log_rl(XL_LOG_ERROR, 10, "ingest", "store append failed: %s", err.msg);
+        fail(res, 503, "store unavailable", err.msg);
+        goto out;
+    }
+    /* A retry after a failure here re-appends the metrics: the store keeps
+     * the last write per timestamp, and the log store drops repeats, so the
+     * retry is harmless. */
+    if (b->nlogs && (rc = store_logs(s, b, ag, &err)) != XL_OK) {
+        atomic_fetch_add(&s->rejected[XL_REJECT_STORE], 1);
+        xl_log_rl(XL_LOG_ERROR, 10, "ingest", "log store append failed: %s", err.msg);
+        fail(res, 503, "store unavailable", err.msg);
+    }
+out:
+    xl_free(smp);
+    xl_free(lab);
+    return rc;
+}
+
+static void busy(struct ingest_result *res, const struct xl_ingest_batch *b)
+{
+    atomic_fetch_add(&res->server->rejected[XL_REJECT_BUSY], 1);
+    res->status = 503;
+    res->error = "busy";
+    res->retry_after = 1;
+    snprintf(res->detail, sizeof(res->detail),
+             "batch %llu of agent %s is being stored by another request: retry",
+             (unsigned long long)b->seq, b->agent_id);
+}
+
+/* Decode, deduplicate by (agent, seq), store, record the seq (see
+ * docs/protocol.md "Exactly once": data first, then the seq, then 200). */
 static void ingest(struct xl_server *s, struct xl_http_req *req, struct ingest_result *res)
 {
     struct xl_ingest_batch b;
     struct xl_agent_snapshot ag;
-    struct xl_tsdb_sample *smp = NULL;
-    struct xl_label *lab = NULL;
     struct xl_err err = {0};
+    enum xl_seq_state state;
     xl_rc rc;
 
     rc = xl_ingest_decode(req->body.data ? req->body.data : "", req->body.len, &s->limits,
@@ -372,65 +504,125 @@ static void ingest(struct xl_server *s, struct xl_http_req *req, struct ingest_r
         fail(res, 400, "malformed batch", err.msg);
         return;
     }
-    if ((rc = xl_registry_snapshot(s->reg, b.agent_id, &ag)) != XL_OK) {
-        if (rc == XL_ENOENT) {
-            atomic_fetch_add(&s->rejected[XL_REJECT_AUTH_AGENT], 1);
-            snprintf(err.msg, sizeof(err.msg), "agent %s is not registered; register first",
-                     b.agent_id);
-            fail(res, 409, "unknown agent", err.msg);
-        } else {
-            fail(res, 503, "out of memory", "try again later");
-        }
+    res->seq = b.seq;
+    switch (xl_registry_batch_begin(s->reg, b.agent_id, b.seq, b.floor, xl_now_ms(), &state)) {
+    case XL_OK:
+        break;
+    case XL_ENOENT:
+        goto unknown;
+    case XL_EFULL:
+        busy(res, &b);
+        goto out_batch;
+    default:
+        fail(res, 503, "out of memory", "try again later");
         goto out_batch;
     }
-    if (build_samples(&b, &ag, &smp, &lab) != XL_OK) {
+    if (state == XL_SEQ_DONE) {
+        atomic_fetch_add(&s->duplicate_batches, 1);
+        res->status = 200;
+        res->duplicate = true;
+        goto out_batch;
+    }
+    if (state == XL_SEQ_BUSY) {
+        busy(res, &b);
+        goto out_batch;
+    }
+    if ((rc = xl_registry_snapshot(s->reg, b.agent_id, &ag)) != XL_OK) {
+        xl_registry_batch_end(s->reg, b.agent_id, b.seq, false, 0, NULL);
+        if (rc == XL_ENOENT)
+            goto unknown;
         fail(res, 503, "out of memory", "try again later");
-        goto out_snap;
+        goto out_batch;
     }
-    if (b.nmetrics && xl_tsdb_append(s->tsdb, smp, b.nmetrics, &err) != XL_OK) {
-        atomic_fetch_add(&s->rejected[XL_REJECT_STORE], 1);
-        xl_log_rl(XL_LOG_ERROR, 10, "ingest", "store append failed: %s", err.msg);
-        fail(res, 503, "store unavailable", err.msg);
-        goto out_samples;
+    rc = store_batch(s, &b, &ag, res);
+    xl_agent_snapshot_cleanup(&ag);
+    if (xl_registry_batch_end(s->reg, b.agent_id, b.seq, rc == XL_OK, xl_now_ms(), &err) != XL_OK &&
+        rc == XL_OK) {
+        /* Stored all the same; a resend is deduplicated by the stores. */
+        atomic_fetch_add(&s->seen_errors, 1);
+        xl_log_rl(XL_LOG_ERROR, 10, "ingest", "batch %llu of %s stored, its seq not recorded: %s",
+                  (unsigned long long)b.seq, b.agent_id, err.msg);
     }
-    /* A retry after a failure here re-appends the metrics: the store keeps
-     * the last write per timestamp, and the log store drops repeats, so the
-     * retry is harmless. */
-    if (b.nlogs && (rc = store_logs(s, &b, &ag, &err)) != XL_OK) {
-        atomic_fetch_add(&s->rejected[XL_REJECT_STORE], 1);
-        xl_log_rl(XL_LOG_ERROR, 10, "ingest", "log store append failed: %s", err.msg);
-        fail(res, 503, "store unavailable", err.msg);
-        goto out_samples;
-    }
-    xl_registry_touch(s->reg, b.agent_id, xl_now_ms(), b.seq, NULL);
+    if (rc != XL_OK)
+        goto out_batch;
     atomic_fetch_add(&s->batches, 1);
     atomic_fetch_add(&s->samples, b.nmetrics);
     res->status = 200;
     res->accepted = b.nmetrics + b.nlogs;
-    res->seq = b.seq;
-out_samples:
-    xl_free(smp);
-    xl_free(lab);
-out_snap:
-    xl_agent_snapshot_cleanup(&ag);
+    goto out_batch;
+unknown:
+    atomic_fetch_add(&s->rejected[XL_REJECT_AUTH_AGENT], 1);
+    snprintf(err.msg, sizeof(err.msg), "agent %s is not registered; register first", b.agent_id);
+    fail(res, 409, "unknown agent", err.msg);
 out_batch:
     xl_ingest_batch_cleanup(&b);
 }
 
+/* Replace the received body by its decoded content when it came with a
+ * Content-Encoding, so that ingest reads req->body either way. Answers
+ * the request itself (415, 413, 400) and returns false when it cannot. */
+static bool decode_body(struct xl_server *s, struct xl_http_req *req, struct xl_http_resp *resp)
+{
+    const char *ce = xl_http_header(req, "Content-Encoding");
+    size_t max = (size_t)s->cfg->max_body;
+    struct xl_err err = {0};
+    enum xl_encoding enc;
+    struct xl_buf plain;
+    xl_rc rc;
+
+    if (xl_encoding_parse(ce, &enc) != XL_OK) {
+        atomic_fetch_add(&s->rejected[XL_REJECT_ENCODING], 1);
+        xl_http_error(resp, 415, "unsupported content encoding",
+                      "Content-Encoding: %.64s is not supported (supported: %s)", ce,
+                      XL_ENCODINGS_SUPPORTED);
+        return false;
+    }
+    if (enc == XL_ENC_IDENTITY)
+        return true;
+    xl_buf_init(&plain, max);
+    rc = xl_zstd_decompress(req->body.data, req->body.len, max, &plain, &err);
+    if (rc != XL_OK) {
+        xl_buf_cleanup(&plain);
+        if (rc == XL_ETOOBIG) {
+            atomic_fetch_add(&s->rejected[XL_REJECT_TOOBIG], 1);
+            xl_http_error(resp, 413, "body too large", "%s", err.msg);
+        } else if (rc == XL_EPARSE) {
+            atomic_fetch_add(&s->rejected[XL_REJECT_ENCODING], 1);
+            xl_http_error(resp, 400, "malformed batch", "%s", err.msg);
+        } else {
+            xl_http_error(resp, 503, "out of memory", "try again later");
+        }
+        return false;
+    }
+    atomic_fetch_add(&s->zstd_bodies, 1);
+    atomic_fetch_add(&s->zstd_bytes_in, req->body.len);
+    atomic_fetch_add(&s->zstd_bytes_out, plain.len);
+    xl_buf_cleanup(&req->body);
+    req->body = plain;
+    return true;
+}
+
 static void h_ingest(void *app, struct xl_http_req *req, struct xl_http_resp *resp)
 {
-    struct ingest_result res = {0};
+    struct ingest_result res = {.server = app};
 
+    if (!decode_body(app, req, resp))
+        return;
     /* The decoded tree lives in this thread's arena (jarena.h) and is gone
      * when ingest() returns; the answer is built after the scope. */
     xl_jarena_begin();
     ingest(app, req, &res);
     xl_jarena_end();
-    if (res.status == 200)
+    if (res.status == 200 && res.duplicate)
+        xl_http_json(resp, 200,
+                     json_pack("{s:i, s:I, s:b}", "accepted", 0, "seq", (json_int_t)res.seq,
+                               "duplicate", 1));
+    else if (res.status == 200)
         xl_http_json(resp, 200, json_pack("{s:I, s:I}", "accepted", (json_int_t)res.accepted,
                                           "seq", (json_int_t)res.seq));
     else
         xl_http_error(resp, res.status, res.error, "%s", res.detail);
+    resp->retry_after = res.retry_after;
 }
 
 static void h_agents(void *app, struct xl_http_req *req, struct xl_http_resp *resp)

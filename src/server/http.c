@@ -397,6 +397,11 @@ static enum MHD_Result send_resp(struct xl_http *h, struct MHD_Connection *conn,
                             resp->content_type ? resp->content_type : "application/json");
     if (resp->status == 401)
         MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
+    if (resp->retry_after) {
+        char secs[16];
+        snprintf(secs, sizeof(secs), "%u", resp->retry_after);
+        MHD_add_response_header(r, "Retry-After", secs);
+    }
     ret = MHD_queue_response(conn, (unsigned)resp->status, r);
     MHD_destroy_response(r);
     count_status(h, resp->status);

@@ -46,6 +46,7 @@ struct xl_http_resp {
     int status;
     struct xl_buf body;
     const char *content_type;
+    unsigned retry_after; /* seconds; not 0: sent as a Retry-After header */
     /* Set (with status and content_type) to answer with a stream instead
      * of body: the layer takes this reference, even when it fails. */
     struct xl_http_stream *stream;

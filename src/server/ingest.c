@@ -217,6 +217,18 @@ xl_rc xl_ingest_decode(const char *body, size_t len, const struct xl_ingest_limi
         goto fail;
     }
     out->seq = (uint64_t)json_integer_value(v);
+    v = json_object_get(root, "floor");
+    if (v && (!json_is_integer(v) || json_integer_value(v) < 0)) {
+        rc = xl_err_set(err, XL_EPARSE, "floor: expected a non-negative integer");
+        goto fail;
+    }
+    out->floor = v ? (uint64_t)json_integer_value(v) : 0;
+    if (out->floor > out->seq) {
+        rc = xl_err_set(err, XL_EPARSE,
+                        "floor: %llu is above seq %llu (no seq below the floor may be sent)",
+                        (unsigned long long)out->floor, (unsigned long long)out->seq);
+        goto fail;
+    }
     v = json_object_get(root, "sent");
     out->sent_ms = json_is_integer(v) ? json_integer_value(v) : 0;
     records = json_object_get(root, "records");

@@ -48,6 +48,7 @@ struct xl_ingest_batch {
     json_t *root;
     const char *agent_id;
     uint64_t seq;
+    uint64_t floor; /* the agent sends no seq below it again; 0 when absent */
     int64_t sent_ms;
     struct xl_ingest_metric *metrics;
     size_t nmetrics;

@@ -15,7 +15,7 @@
 #include "store/tsdb.h"
 
 enum xl_reject { XL_REJECT_PARSE, XL_REJECT_INVALID, XL_REJECT_TOOBIG, XL_REJECT_AUTH_AGENT,
-                 XL_REJECT_STORE, XL_REJECT_COUNT };
+                 XL_REJECT_STORE, XL_REJECT_BUSY, XL_REJECT_ENCODING, XL_REJECT_COUNT };
 
 struct xl_server {
     struct xl_server_cfg *cfg;
@@ -28,6 +28,9 @@ struct xl_server {
     char *api_token;
     struct xl_ingest_limits limits;
     _Atomic uint64_t batches, samples, log_lines, log_duplicates;
+    _Atomic uint64_t duplicate_batches; /* answered as stored before */
+    _Atomic uint64_t seen_errors;       /* seqs stored but not written to ingest_seen */
+    _Atomic uint64_t zstd_bodies, zstd_bytes_in, zstd_bytes_out;
     _Atomic uint64_t rejected[XL_REJECT_COUNT];
     int64_t started_ms;
 };

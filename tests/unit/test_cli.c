@@ -286,6 +286,42 @@ static void test_fmt_ago(void **state)
     assert_string_equal(out, "never");
 }
 
+static void test_fmt_bytes_and_duration(void **state)
+{
+    static const struct {
+        int64_t v;
+        const char *bytes, *duration;
+    } cases[] = {
+        {0, "0 B", "0ms"},
+        {999, "999 B", "999ms"},
+        {1023, "1023 B", "1s"},
+        {1024, "1.0 KiB", "1s"},
+        {1536, "1.5 KiB", "1s"},
+        {10239, "9.9 KiB", "10s"},
+        {10240, "10 KiB", "10s"},
+        {59999, "58 KiB", "59s"},
+        {60000, "58 KiB", "1m"},
+        {1048575, "1023 KiB", "17m"},
+        {1048576, "1.0 MiB", "17m"},
+        {3600000, "3.4 MiB", "1h"},
+        {47 * 3600000LL, "161 MiB", "47h"},
+        {48 * 3600000LL, "164 MiB", "2d"},
+        {5LL << 30, "5.0 GiB", "62d"},
+        {3LL << 40, "3.0 TiB", "38177d"},
+    };
+    char out[32];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        xl_cli_fmt_bytes(cases[i].v, out, sizeof(out));
+        if (strcmp(out, cases[i].bytes) != 0)
+            fail_msg("bytes %lld: '%s', want '%s'", (long long)cases[i].v, out, cases[i].bytes);
+        xl_cli_fmt_duration(cases[i].v, out, sizeof(out));
+        if (strcmp(out, cases[i].duration) != 0)
+            fail_msg("duration %lld: '%s', want '%s'", (long long)cases[i].v, out,
+                     cases[i].duration);
+    }
+}
+
 static void test_fmt_value(void **state)
 {
     static const struct {
@@ -580,10 +616,36 @@ static void test_render_agents(void **state)
     struct xl_err err;
     char *s;
 
+    const char *health =
+        "{\"agents\": ["
+        "{\"id\": \"aa\", \"host\": \"a\", \"status\": \"online\", \"last_seen\": 1763715007000,"
+        " \"stats\": {\"outbox_bytes\": 1572864, \"outbox_oldest_age_ms\": 125000,"
+        " \"records_dropped\": 12, \"breakers\": []}},"
+        "{\"id\": \"bb\", \"host\": \"b\", \"status\": \"online\", \"last_seen\": 1763715007000,"
+        " \"stats\": {\"outbox_bytes\": 0, \"outbox_oldest_age_ms\": 0, \"records_dropped\": 0}},"
+        "{\"id\": \"cc\", \"host\": \"c\", \"status\": \"online\", \"last_seen\": 1763715007000,"
+        " \"stats\": {\"outbox_bytes\": \"lots\", \"outbox_oldest_age_ms\": -5}},"
+        "{\"id\": \"dd\", \"host\": \"d\", \"status\": \"online\", \"last_seen\": 1763715007000,"
+        " \"stats\": null}"
+        "]}";
+
     s = render("agents", NULL, doc, XL_OK, &err);
-    assert_string_equal(s, "HOST  ID        IP        VERSION  STATUS   LAST SEEN  LABELS\n"
-                           "db1   3f0c9a1b  10.0.0.7  0.1.0    offline  2m ago     role=db,dc=par\n"
-                           "web1  77aa      10.0.0.5  0.1.0    online   3s ago     -\n");
+    assert_string_equal(s,
+                        "HOST  ID        IP        VERSION  STATUS   LAST SEEN  OUTBOX  BACKLOG  "
+                        "DROPPED  LABELS\n"
+                        "db1   3f0c9a1b  10.0.0.7  0.1.0    offline  2m ago          -        -  "
+                        "      -  role=db,dc=par\n"
+                        "web1  77aa      10.0.0.5  0.1.0    online   3s ago          -        -  "
+                        "      -  -\n");
+    free(s);
+    /* the health columns: from stats, "-" when unknown; BACKLOG "-" when empty */
+    s = render("agents", NULL, health, XL_OK, &err);
+    assert_string_equal(
+        s, "HOST  ID  IP  VERSION  STATUS  LAST SEEN   OUTBOX  BACKLOG  DROPPED  LABELS\n"
+           "a     aa  -   -        online  3s ago     1.5 MiB       2m       12  -\n"
+           "b     bb  -   -        online  3s ago         0 B        -        0  -\n"
+           "c     cc  -   -        online  3s ago           -        -        -  -\n"
+           "d     dd  -   -        online  3s ago           -        -        -  -\n");
     free(s);
     s = render("agents", NULL, "{\"agents\": []}", XL_OK, &err);
     assert_string_equal(s, "no agents\n");
@@ -704,8 +766,10 @@ static void test_render_oom(void **state)
         const char *cmd;
         const char *doc;
     } cases[] = {
-        {"agents", "{\"agents\": [{\"id\": \"abc\", \"host\": \"h\", \"labels\": {\"a\": \"b\"},"
-                   " \"last_seen\": 1763715000000}, {\"host\": \"g\"}]}"},
+        {"agents",
+         "{\"agents\": [{\"id\": \"abc\", \"host\": \"h\", \"labels\": {\"a\": \"b\"},"
+         " \"last_seen\": 1763715000000, \"stats\": {\"outbox_bytes\": 5000,"
+         " \"outbox_oldest_age_ms\": 3000, \"records_dropped\": 1}}, {\"host\": \"g\"}]}"},
         {"metrics", "{\"metrics\": [{\"name\": \"up\", \"series\": 1}]}"},
         {"series", "{\"series\": [{\"name\": \"up\", \"labels\": {\"b\": \"1\", \"a\": \"2\"}},"
                    " {\"name\": \"up\", \"labels\": {\"c\": \"3\"}}]}"},
@@ -972,6 +1036,7 @@ int main(void)
         cmocka_unit_test(test_table_edges),
         cmocka_unit_test(test_fmt_ago),
         cmocka_unit_test(test_fmt_value),
+        cmocka_unit_test(test_fmt_bytes_and_duration),
         cmocka_unit_test(test_fmt_time),
         cmocka_unit_test(test_time_parse),
         cmocka_unit_test(test_default_step),

@@ -48,6 +48,26 @@ static void test_good(void **state)
     xl_ingest_batch_cleanup(&b);
 }
 
+/* floor: optional, 0 when absent, at most seq. */
+static void test_floor(void **state)
+{
+    struct xl_ingest_batch b;
+    struct xl_err err = {0};
+
+    assert_int_equal(decode("{\"v\":1,\"agent_id\":\"" AID "\",\"seq\":9,\"records\":[]}", &b,
+                            &err),
+                     XL_OK);
+    assert_int_equal(b.floor, 0);
+    xl_ingest_batch_cleanup(&b);
+    assert_int_equal(decode("{\"v\":1,\"agent_id\":\"" AID "\",\"seq\":9,\"floor\":9,"
+                            "\"records\":[]}",
+                            &b, &err),
+                     XL_OK);
+    assert_int_equal(b.seq, 9);
+    assert_int_equal(b.floor, 9);
+    xl_ingest_batch_cleanup(&b);
+}
+
 static void test_errors(void **state)
 {
 #define REC(x) "{\"v\":1,\"agent_id\":\"" AID "\",\"seq\":1,\"records\":[" x "]}"
@@ -69,6 +89,12 @@ static void test_errors(void **state)
         {"{\"v\":1,\"agent_id\":\"" AID "\",\"seq\":-1,\"records\":[]}", XL_EPARSE, "seq"},
         {"{\"v\":1,\"agent_id\":\"" AID "\",\"seq\":1,\"records\":{}}", XL_EPARSE, "records: expected an array"},
         {"{\"v\":1,\"v\":1}", XL_EPARSE, "duplicate"},
+        {"{\"v\":1,\"agent_id\":\"" AID "\",\"seq\":5,\"floor\":-1,\"records\":[]}", XL_EPARSE,
+         "floor: expected a non-negative integer"},
+        {"{\"v\":1,\"agent_id\":\"" AID "\",\"seq\":5,\"floor\":\"3\",\"records\":[]}", XL_EPARSE,
+         "floor: expected a non-negative integer"},
+        {"{\"v\":1,\"agent_id\":\"" AID "\",\"seq\":5,\"floor\":6,\"records\":[]}", XL_EPARSE,
+         "floor: 6 is above seq 5"},
         {REC(M("") "," M("") "," M("") "," M("")), XL_ETOOBIG, "4 records, the limit is 3"},
         {REC("3"), XL_EINVAL, "records[0]: expected an object"},
         {REC(M("") ",{\"ts\":1763715000000}"), XL_EINVAL, "records[1].type: required"},
@@ -162,6 +188,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_floor),
         cmocka_unit_test(test_logs),
         cmocka_unit_test(test_oom),
         cmocka_unit_test(test_agent_id),
