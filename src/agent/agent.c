@@ -118,9 +118,10 @@ static void flush_batch(struct xl_agent *a)
         xl_log_rl(XL_LOG_ERROR, 60, MOD, "out of memory finishing a batch: kept for the next try");
         return;
     }
-    if (out.body &&
-        xl_outbox_append(a->outbox, seq, out.body, out.len, out.items, out.droppable,
-                         xl_now_ms(), &no) != XL_OK) {
+    if (out.body && xl_outbox_append(a->outbox, seq, out.body, out.len, out.items,
+                                     out.droppable, xl_now_ms(), &no) == XL_OK) {
+        out.body = NULL; /* the outbox's now */
+    } else if (out.body) {
         /* Its lines are read again after a restart (their marks go too). */
         a->dropped += out.items;
         xl_log_rl(XL_LOG_ERROR, 60, MOD, "out of memory: batch seq %llu of %zu records dropped",

@@ -33,6 +33,22 @@ struct rec {
     uint8_t *buf; /* ROOM + len bytes; NULL while the record is only on disk */
     bool on_disk, inflight, acked;
     bool cached; /* on disk, buf kept so that sending it needs no read */
+    bool compressing; /* raw waits for (or is in) the compression job */
+    char *raw;        /* the uncompressed body until then */
+    size_t raw_len;
+};
+
+/* The one compression job on libuv's thread pool (records are compressed
+ * one at a time, in order). */
+struct job {
+    uv_work_t req;
+    uint64_t seq;
+    const char *raw;
+    size_t raw_len;
+    uint8_t *out; /* ROOM + out_len bytes */
+    size_t out_len;
+    bool zstd;
+    bool orphan; /* raw was left to the job to free (settled by close) */
 };
 
 struct xl_outbox {
@@ -57,11 +73,15 @@ struct xl_outbox {
     bool syncing, blocked, closing, timer_closed;
     uint64_t floor_saved;
     int64_t floor_saved_at;
-    ZSTD_CCtx *cctx;
+    ZSTD_CCtx *cctx; /* used by the job only */
+    struct job job;
+    bool job_busy;
+    size_t compressing; /* records waiting for compression */
     struct xl_outbox_stats st;
 };
 
 static void write_pending(struct xl_outbox *ob);
+static struct rec *find_seq(struct xl_outbox *ob, uint64_t seq);
 
 /* Forget a record's buffer (it stays on disk, or is done with). */
 static void drop_buf(struct xl_outbox *ob, struct rec *r)
@@ -155,8 +175,10 @@ static void save_floor(struct xl_outbox *ob, bool now)
 
 static void free_all(struct xl_outbox *ob)
 {
-    for (size_t i = 0; i < ob->n; i++)
+    for (size_t i = 0; i < ob->n; i++) {
         xl_free(at(ob, i)->buf);
+        xl_free(at(ob, i)->raw);
+    }
     xl_free(ob->q);
     xl_wal_close(ob->wal);
     ZSTD_freeCCtx(ob->cctx);
@@ -166,7 +188,7 @@ static void free_all(struct xl_outbox *ob)
 
 static void maybe_free(struct xl_outbox *ob)
 {
-    if (ob->closing && ob->timer_closed && !ob->syncing)
+    if (ob->closing && ob->timer_closed && !ob->syncing && !ob->job_busy)
         free_all(ob);
 }
 
@@ -299,6 +321,8 @@ static void write_pending(struct xl_outbox *ob)
             ob->unwritten++;
             continue;
         }
+        if (r->compressing)
+            break;
         if (xl_wal_total_bytes(ob->wal) + XL_WAL_FRAME_HDR + plen > ob->o.max_size &&
             ob->unwritten > 0) {
             xl_log_rl(XL_LOG_WARN, 60, MOD, "outbox full (%" PRIu64 " bytes of max_size %" PRIu64
@@ -352,7 +376,7 @@ static void enforce_mem(struct xl_outbox *ob)
 
         for (; i < ob->n; i++) {
             r = at(ob, i);
-            if ((r->flags & XL_OB_DROPPABLE) && !r->inflight && !r->acked)
+            if ((r->flags & XL_OB_DROPPABLE) && !r->inflight && !r->acked && !r->compressing)
                 break;
         }
         if (i >= ob->n)
@@ -366,45 +390,169 @@ static void enforce_mem(struct xl_outbox *ob)
     }
 }
 
-xl_rc xl_outbox_append(struct xl_outbox *ob, uint64_t seq, const char *body, size_t len,
-                       size_t items, bool droppable, int64_t now_ms, uint64_t *no)
+/* Give r its stored form: buf with our header, the body compressed or not. */
+static void settle(struct xl_outbox *ob, struct rec *r, uint8_t *buf, size_t blen, bool zstd)
 {
-    size_t cap = ROOM + (ob->cctx ? ZSTD_compressBound(len) : len), blen = len;
-    uint32_t flags = droppable ? XL_OB_DROPPABLE : 0;
-    uint8_t *buf, *h;
-    struct rec *r;
+    uint8_t *h = buf + XL_WAL_FRAME_HDR;
 
-    if (len > UINT32_MAX - ROOM || reserve(ob) != XL_OK || !(buf = xl_malloc(cap)))
-        return XL_ENOMEM;
-    if (ob->cctx) {
-        size_t z = ZSTD_compressCCtx(ob->cctx, buf + ROOM, cap - ROOM, body, len,
-                                     ob->o.zstd_level);
-
-        if (!ZSTD_isError(z) && z < len) {
-            uint8_t *small = xl_realloc(buf, ROOM + z);
-
-            buf = small ? small : buf;
-            blen = z;
-            flags |= XL_OB_ZSTD;
-        }
-    }
-    if (!(flags & XL_OB_ZSTD))
-        memcpy(buf + ROOM, body, len);
-    h = buf + XL_WAL_FRAME_HDR;
-    xl_put_le64(h, seq);
-    xl_put_le64(h + 8, (uint64_t)now_ms);
-    xl_put_le32(h + 16, (uint32_t)items);
-    xl_put_le32(h + 20, flags);
-    r = &ob->q[ob->head + ob->n++];
-    *r = (struct rec){.seq = seq, .no = ++ob->next_no, .created_ms = now_ms,
-                      .items = (uint32_t)items, .flags = flags, .len = (uint32_t)blen,
-                      .buf = buf};
-    *no = r->no;
-    ob->last_seq = seq;
+    if (zstd)
+        r->flags |= XL_OB_ZSTD;
+    xl_put_le64(h, r->seq);
+    xl_put_le64(h + 8, (uint64_t)r->created_ms);
+    xl_put_le32(h + 16, r->items);
+    xl_put_le32(h + 20, r->flags);
+    r->buf = buf;
+    r->len = (uint32_t)blen;
     ob->mem_bytes += blen;
     ob->bytes += blen;
-    ob->st.raw_bytes += len;
+    ob->st.raw_bytes += r->raw_len;
     ob->st.stored_bytes += blen;
+    if (ob->job_busy && r->raw == ob->job.raw)
+        ob->job.orphan = true; /* the job still reads it */
+    else
+        xl_free(r->raw);
+    r->raw = NULL;
+    if (r->compressing)
+        ob->compressing--;
+    r->compressing = false;
+}
+
+/* Compress (or copy) raw into a new record buffer; thread-safe with its
+ * own cctx. NULL without memory. */
+static uint8_t *pack(ZSTD_CCtx *cctx, int level, const char *raw, size_t len, size_t *blen,
+                     bool *zstd)
+{
+    size_t cap = ROOM + (cctx ? ZSTD_compressBound(len) : len);
+    uint8_t *buf = malloc(cap);
+
+    *zstd = false;
+    *blen = len;
+    if (!buf)
+        return NULL;
+    if (cctx) {
+        size_t z = ZSTD_compressCCtx(cctx, buf + ROOM, cap - ROOM, raw, len, level);
+
+        if (!ZSTD_isError(z) && z < len) {
+            uint8_t *small = realloc(buf, ROOM + z);
+
+            *zstd = true;
+            *blen = z;
+            return small ? small : buf;
+        }
+    }
+    memcpy(buf + ROOM, raw, len);
+    return buf;
+}
+
+static void job_work(uv_work_t *req)
+{
+    struct xl_outbox *ob = req->data;
+    struct job *j = &ob->job;
+
+    j->out = pack(ob->cctx, ob->o.zstd_level, j->raw, j->raw_len, &j->out_len, &j->zstd);
+}
+
+static void start_job(struct xl_outbox *ob);
+
+static void job_done(uv_work_t *req, int status)
+{
+    struct xl_outbox *ob = req->data;
+    struct job *j = &ob->job;
+    struct rec *r = find_seq(ob, j->seq);
+
+    (void)status;
+    ob->job_busy = false;
+    if (j->orphan)
+        xl_free((void *)j->raw);
+    if (!r || !r->compressing || !j->out) {
+        /* Settled meanwhile by close, or no memory: close copes (below). */
+        free(j->out);
+        if (r && r->compressing && !ob->closing)
+            xl_log_rl(XL_LOG_ERROR, 60, MOD, "out of memory compressing batch seq %" PRIu64
+                                             "; retrying",
+                      j->seq);
+    } else {
+        settle(ob, r, j->out, j->out_len, j->zstd);
+    }
+    if (ob->closing) {
+        maybe_free(ob);
+        return;
+    }
+    write_pending(ob);
+    enforce_mem(ob);
+    start_job(ob);
+    notify(ob);
+}
+
+/* Compress the oldest record that waits for it, off the loop thread. */
+static void start_job(struct xl_outbox *ob)
+{
+    if (ob->job_busy || ob->closing || !ob->compressing)
+        return;
+    for (size_t i = ob->unwritten; i < ob->n; i++) {
+        struct rec *r = at(ob, i);
+
+        if (!r->compressing)
+            continue;
+        ob->job = (struct job){.seq = r->seq, .raw = r->raw, .raw_len = r->raw_len};
+        ob->job.req.data = ob;
+        if (uv_queue_work(ob->loop, &ob->job.req, job_work, job_done) == 0)
+            ob->job_busy = true;
+        return;
+    }
+}
+
+/* Settle every record still waiting for compression, here and now (close). */
+static void settle_all(struct xl_outbox *ob)
+{
+    for (size_t i = ob->unwritten; i < ob->n && ob->compressing; i++) {
+        struct rec *r = at(ob, i);
+        uint8_t *buf;
+        size_t blen;
+        bool zstd;
+
+        if (!r->compressing)
+            continue;
+        /* Not ob->cctx: the job may be using it right now. */
+        buf = pack(NULL, 0, r->raw, r->raw_len, &blen, &zstd);
+        if (buf)
+            settle(ob, r, buf, blen, zstd);
+    }
+}
+
+xl_rc xl_outbox_append(struct xl_outbox *ob, uint64_t seq, char *body, size_t len, size_t items,
+                       bool droppable, int64_t now_ms, uint64_t *no)
+{
+    struct rec *r;
+
+    if (len > UINT32_MAX - ROOM || reserve(ob) != XL_OK)
+        return XL_ENOMEM;
+    r = &ob->q[ob->head + ob->n++];
+    *r = (struct rec){.seq = seq, .no = ++ob->next_no, .created_ms = now_ms,
+                      .items = (uint32_t)items, .flags = droppable ? XL_OB_DROPPABLE : 0,
+                      .raw = body, .raw_len = len};
+    *no = r->no;
+    ob->last_seq = seq;
+    if (ob->cctx) {
+        /* Compressed on the thread pool: the loop goes on reading. */
+        r->compressing = true;
+        ob->compressing++;
+        start_job(ob);
+        return XL_OK;
+    }
+    {
+        size_t blen;
+        bool zstd;
+        uint8_t *buf = pack(NULL, 0, body, len, &blen, &zstd);
+
+        if (!buf) {
+            ob->n--;
+            ob->next_no--;
+            r->raw = NULL;
+            return XL_ENOMEM;
+        }
+        settle(ob, r, buf, blen, zstd);
+    }
     write_pending(ob);
     enforce_mem(ob);
     return XL_OK;
@@ -447,7 +595,7 @@ static void pop_acked(struct xl_outbox *ob)
     save_floor(ob, false);
 }
 
-static struct rec *find(struct xl_outbox *ob, uint64_t seq)
+static struct rec *find_seq(struct xl_outbox *ob, uint64_t seq)
 {
     size_t lo = 0, hi = ob->n;
 
@@ -469,7 +617,7 @@ bool xl_outbox_take(struct xl_outbox *ob, struct xl_outbox_item *it)
     for (size_t i = 0; i < ob->n; i++) {
         struct rec *r = at(ob, i);
 
-        if (r->inflight || r->acked)
+        if (r->inflight || r->acked || r->compressing)
             continue;
         if (!r->buf) {
             uint8_t *buf = xl_malloc(ROOM + r->len);
@@ -506,7 +654,7 @@ bool xl_outbox_take(struct xl_outbox *ob, struct xl_outbox_item *it)
 
 void xl_outbox_done(struct xl_outbox *ob, uint64_t seq, bool acked)
 {
-    struct rec *r = find(ob, seq);
+    struct rec *r = find_seq(ob, seq);
 
     if (!r || !r->inflight)
         return;
@@ -523,6 +671,9 @@ void xl_outbox_done(struct xl_outbox *ob, uint64_t seq, bool acked)
 
 bool xl_outbox_full(const struct xl_outbox *ob)
 {
+    /* Two batches waiting for compression: the reader is ahead of it. */
+    if (ob->compressing >= 2)
+        return true;
     if (!ob->wal)
         return ob->mem_bytes >= ob->o.max_size;
     return ob->blocked || ob->broken || ob->mem_bytes >= ob->o.mem_max ||
@@ -668,6 +819,8 @@ void xl_outbox_close(struct xl_outbox *ob)
 
     if (!ob)
         return;
+    settle_all(ob);
+    write_pending(ob);
     if (ob->wal && !ob->syncing && !sync_now(ob, &err))
         xl_log_error(MOD, "%s", err.msg);
     if (ob->wal && ob->syncing && ob->o.sync && fdatasync(xl_wal_fd(ob->wal)) == 0)

@@ -6,7 +6,8 @@
  * A record is one protocol batch (docs/protocol.md), zstd-compressed when
  * that makes it smaller, behind a 24-byte header:
  *   le64 seq | le64 created_ms | le32 items | le32 flags
- * Records are written in the order they are appended; with sync each write
+ * Records are compressed (on libuv's thread pool, so that the loop goes on
+ * reading) and written in the order they are appended; with sync each write
  * is followed by an fdatasync (run on libuv's thread pool, so a slow disk
  * never stalls the loop; writes that land meanwhile share the next one).
  * A record is *stable* once it is durable (synced, or written when sync is
@@ -88,11 +89,13 @@ xl_rc xl_outbox_open(uv_loop_t *loop, const struct xl_outbox_opts *o, struct xl_
  * loop runs again. NULL is fine. */
 void xl_outbox_close(struct xl_outbox *ob);
 
-/* Take a finished batch body (copied or compressed) as record seq. *no is
- * set to the record's append number, for xl_outbox_stable. Fails only
- * without memory (XL_ENOMEM, nothing kept). */
-xl_rc xl_outbox_append(struct xl_outbox *ob, uint64_t seq, const char *body, size_t len,
-                       size_t items, bool droppable, int64_t now_ms, uint64_t *no);
+/* Take a finished batch body (heap; the outbox owns it from here) as
+ * record seq. With compression it is compressed on libuv's thread pool,
+ * one batch at a time, and written when that is done. *no is set to the
+ * record's append number, for xl_outbox_stable. Fails only without memory
+ * (XL_ENOMEM: nothing kept, body still the caller's). */
+xl_rc xl_outbox_append(struct xl_outbox *ob, uint64_t seq, char *body, size_t len, size_t items,
+                       bool droppable, int64_t now_ms, uint64_t *no);
 
 /* How many records were appended since open (the last append number). */
 uint64_t xl_outbox_appended(const struct xl_outbox *ob);

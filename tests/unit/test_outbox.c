@@ -96,13 +96,16 @@ static size_t body_for(uint64_t seq, char *buf, size_t cap)
 
 static uint64_t append(struct fx *f, uint64_t seq, bool droppable)
 {
-    char body[4096];
-    size_t len = body_for(seq, body, sizeof(body));
+    char *body = malloc(4096);
+    size_t len = body_for(seq, body, 4096);
     uint64_t no = 0;
 
     assert_int_equal(xl_outbox_append(f->ob, seq, body, len, 3, droppable, 1000 + (int64_t)seq,
                                       &no),
                      XL_OK);
+    /* Let compression (thread pool) and writes finish. */
+    while (uv_run(&f->loop, UV_RUN_ONCE))
+        ;
     return no;
 }
 
