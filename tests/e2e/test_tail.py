@@ -11,46 +11,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TestCase, all_logs, cli, wait_for  # noqa: E402
-
-
-def tail_input(name, paths, **kw):
-    lines = [f"  tail:\n    - name: {name}\n      paths: [{', '.join(paths)}]\n"]
-    for k, v in kw.items():
-        lines.append(f"      {k}: {v}\n")
-    return "".join(lines)
-
-
-class Writer:
-    """Appends numbered lines to a file (O_APPEND, like an application),
-    optionally at full speed in a thread."""
-
-    def __init__(self, path, tag, pad=150):
-        self.path, self.tag, self.pad = path, tag, "x" * pad
-        self.n = 0
-        self.lock = threading.Lock()
-        self.f = open(path, "ab", buffering=0)
-
-    def line(self, i):
-        return f"{self.tag} {i:08d} {self.pad}"
-
-    def write(self, count, batch=200):
-        with self.lock:
-            for start in range(0, count, batch):
-                k = min(batch, count - start)
-                self.f.write("".join(self.line(self.n + j) + "\n" for j in range(k)).encode())
-                self.n += k
-
-    def reopen(self):
-        with self.lock:
-            self.f.close()
-            self.f = open(self.path, "ab", buffering=0)
-
-    def expected(self):
-        return {self.line(i) for i in range(self.n)}
-
-    def close(self):
-        self.f.close()
+from harness import TestCase, Writer, all_logs, cli, tail_input, wait_for  # noqa: E402
 
 
 class TailCase(TestCase):
