@@ -103,7 +103,7 @@ static void fmt_limit(const struct xl_cfg_key *k, double v, char *out, size_t ou
     if (k->type == XL_CFG_DURATION)
         xl_duration_fmt((int64_t)v, out, outlen);
     else if (k->type == XL_CFG_SIZE)
-        snprintf(out, outlen, "%.0f bytes", v);
+        xl_size_fmt((int64_t)v, out, outlen);
     else
         snprintf(out, outlen, "%g", v);
 }
@@ -559,8 +559,13 @@ void xl_cfg_doc(const struct xl_cfg_key *table, FILE *out, int indent)
         fprintf(out, "%*s# %s", indent, "", k->desc ? k->desc : "");
         if (k->choices)
             fprintf(out, " (one of %s)", k->choices);
-        if (k->min != 0 || k->max != 0)
-            fprintf(out, " (%g to %g)", k->min, k->max);
+        if (k->min != 0 || k->max != 0) {
+            char lo[32], hi[32];
+
+            fmt_limit(k, k->min, lo, sizeof(lo));
+            fmt_limit(k, k->max, hi, sizeof(hi));
+            fprintf(out, " (%s to %s)", lo, hi);
+        }
         fputc('\n', out);
         switch (k->type) {
         case XL_CFG_SECTION:

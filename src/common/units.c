@@ -134,6 +134,18 @@ void xl_duration_fmt(int64_t ms, char *out, size_t outlen)
     }
 }
 
+void xl_size_fmt(int64_t bytes, char *out, size_t outlen)
+{
+    static const char *const names[] = {"", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    size_t i = 0;
+
+    while (bytes != 0 && bytes % 1024 == 0 && i + 1 < sizeof(names) / sizeof(names[0])) {
+        bytes /= 1024;
+        i++;
+    }
+    snprintf(out, outlen, "%lld%s", (long long)bytes, names[i]);
+}
+
 xl_rc xl_time_arg_parse(const char *s, int64_t now_ms, int64_t *out_ms)
 {
     char *end;

@@ -17,6 +17,9 @@ xl_rc xl_duration_parse(const char *s, int64_t *ms);
 xl_rc xl_size_parse(const char *s, int64_t *bytes);
 /* Format ms as the shortest exact duration ("1h30m", "250ms", "0s"). */
 void xl_duration_fmt(int64_t ms, char *out, size_t outlen);
+/* A size as the config writes it: the largest unit that divides it
+ * exactly ("64KiB", "1GiB", "1000"). */
+void xl_size_fmt(int64_t bytes, char *out, size_t outlen);
 
 /* A time argument as APIs take it: integer milliseconds since the epoch,
  * or a duration back from now_ms ("1h" is an hour ago). */
