@@ -2,7 +2,6 @@
 #include "agent.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdio.h>
@@ -249,38 +248,27 @@ static void on_idle(void *ctx)
  * input's samples. */
 static void emit_self(struct xl_agent *a, int64_t now)
 {
-    json_t *h = xl_shipper_health(&a->shipper), *br;
-    static const struct {
-        const char *metric, *key;
-    } g[] = {
-        {"xluo_agent_outbox_bytes", "outbox_bytes"},
-        {"xluo_agent_outbox_records", "outbox_records"},
-        {"xluo_agent_batches_sent_total", "batches_sent"},
-        {"xluo_agent_records_sent_total", "records_sent"},
-        {"xluo_agent_records_dropped_total", "records_dropped"},
-        {"xluo_agent_retries_total", "retries"},
-    };
-    size_t i;
+    /* 0 closed, 1 half-open, 2 open (docs/metrics.md). */
+    static const double breaker_value[] = {
+        [XL_BREAKER_CLOSED] = 0, [XL_BREAKER_HALF_OPEN] = 1, [XL_BREAKER_OPEN] = 2};
+    struct xl_shipper_health h;
 
+    xl_shipper_health(&a->shipper, now, &h);
     emit_metric(a, "xluo_agent_collections_total", NULL, 0, (double)++a->collections, now);
-    for (i = 0; h && i < sizeof(g) / sizeof(g[0]); i++)
-        emit_metric(a, g[i].metric, NULL, 0,
-                    (double)json_integer_value(json_object_get(h, g[i].key)), now);
-    if (h)
-        emit_metric(a, "xluo_agent_outbox_oldest_age_seconds", NULL, 0,
-                    (double)json_integer_value(json_object_get(h, "outbox_oldest_age_ms")) / 1e3,
-                    now);
-    br = json_object_get(h, "breakers");
-    for (i = 0; i < json_array_size(br); i++) {
-        json_t *b = json_array_get(br, i);
-        const char *st = json_string_value(json_object_get(b, "state"));
-        struct xl_label l = {.name = "server",
-                             .value = json_string_value(json_object_get(b, "server"))};
+    emit_metric(a, "xluo_agent_outbox_bytes", NULL, 0, (double)h.outbox.bytes, now);
+    emit_metric(a, "xluo_agent_outbox_records", NULL, 0, (double)h.outbox.records, now);
+    emit_metric(a, "xluo_agent_outbox_oldest_age_seconds", NULL, 0,
+                (double)h.outbox_oldest_age_ms / 1e3, now);
+    emit_metric(a, "xluo_agent_batches_sent_total", NULL, 0, (double)h.batches_sent, now);
+    emit_metric(a, "xluo_agent_records_sent_total", NULL, 0, (double)h.records_sent, now);
+    emit_metric(a, "xluo_agent_records_dropped_total", NULL, 0, (double)h.records_dropped, now);
+    emit_metric(a, "xluo_agent_retries_total", NULL, 0, (double)h.retries, now);
+    for (size_t i = 0; i < a->shipper.nsrv; i++) {
+        struct xl_label l = {.name = "server", .value = a->shipper.srv[i].url};
 
         emit_metric(a, "xluo_agent_breaker_state", &l, 1,
-                    st && strcmp(st, "open") == 0 ? 2 : st && strcmp(st, "closed") ? 1 : 0, now);
+                    breaker_value[a->shipper.srv[i].state], now);
     }
-    json_decref(h);
 }
 
 static void on_sys_timer(uv_timer_t *t)

@@ -333,32 +333,44 @@ static void do_register(struct xl_shipper_server *v)
 
 /* ---- heartbeats and health ---- */
 
-json_t *xl_shipper_health(const struct xl_shipper *s)
+void xl_shipper_health(const struct xl_shipper *s, int64_t now_ms, struct xl_shipper_health *h)
 {
-    struct xl_outbox_stats ob;
-    json_t *br = json_array(), *j;
-    uint64_t dropped;
+    struct xl_outbox_stats *ob = &h->outbox;
 
-    xl_outbox_stats(s->o.outbox, &ob);
+    xl_outbox_stats(s->o.outbox, ob);
+    h->batches_sent = s->st.batches_sent;
+    h->records_sent = s->st.records_sent;
+    h->batches_dropped = ob->dropped_batches + s->st.batches_rejected;
+    h->records_dropped = ob->dropped_records + s->st.records_rejected +
+                         (s->o.extra_dropped ? s->o.extra_dropped(s->o.ctx) : 0);
+    h->duplicates = s->st.duplicates;
+    h->retries = s->st.retries;
+    h->in_flight = s->st.in_flight;
+    h->outbox_oldest_age_ms = ob->oldest_ms ? now_ms - ob->oldest_ms : 0;
+}
+
+/* The heartbeat's `stats` (docs/protocol.md). */
+static json_t *health_json(const struct xl_shipper *s)
+{
+    struct xl_shipper_health h;
+    json_t *br = json_array();
+
+    xl_shipper_health(s, xl_now_ms(), &h);
     for (size_t i = 0; br && i < s->nsrv; i++)
         json_array_append_new(br, json_pack("{s:s, s:s, s:i}", "server", s->srv[i].url, "state",
                                             breaker_name(s->srv[i].state), "failures",
                                             (int)s->srv[i].failures));
-    dropped = ob.dropped_records + s->st.records_rejected +
-              (s->o.extra_dropped ? s->o.extra_dropped(s->o.ctx) : 0);
-    j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:I, s:I, s:o}",
-                  "batches_sent", (json_int_t)s->st.batches_sent, "records_sent",
-                  (json_int_t)s->st.records_sent, "batches_dropped",
-                  (json_int_t)(ob.dropped_batches + s->st.batches_rejected), "records_dropped",
-                  (json_int_t)dropped, "duplicates", (json_int_t)s->st.duplicates, "retries",
-                  (json_int_t)s->st.retries, "in_flight", (json_int_t)s->st.in_flight,
-                  "outbox_records", (json_int_t)ob.records, "outbox_bytes",
-                  (json_int_t)ob.bytes, "outbox_oldest_age_ms",
-                  (json_int_t)(ob.oldest_ms ? xl_now_ms() - ob.oldest_ms : 0), "outbox_full",
-                  ob.full, "outbox_write_errors", (json_int_t)ob.write_errors,
-                  "outbox_recovered_records", (json_int_t)ob.recovered_records,
-                  "outbox_corrupt_bytes", (json_int_t)ob.corrupt_bytes, "breakers", br);
-    return j;
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:I, s:I, s:o}",
+                     "batches_sent", (json_int_t)h.batches_sent, "records_sent",
+                     (json_int_t)h.records_sent, "batches_dropped", (json_int_t)h.batches_dropped,
+                     "records_dropped", (json_int_t)h.records_dropped, "duplicates",
+                     (json_int_t)h.duplicates, "retries", (json_int_t)h.retries, "in_flight",
+                     (json_int_t)h.in_flight, "outbox_records", (json_int_t)h.outbox.records,
+                     "outbox_bytes", (json_int_t)h.outbox.bytes, "outbox_oldest_age_ms",
+                     (json_int_t)h.outbox_oldest_age_ms, "outbox_full", h.outbox.full,
+                     "outbox_write_errors", (json_int_t)h.outbox.write_errors,
+                     "outbox_recovered_records", (json_int_t)h.outbox.recovered_records,
+                     "outbox_corrupt_bytes", (json_int_t)h.outbox.corrupt_bytes, "breakers", br);
 }
 
 static void on_heartbeat_done(void *ctx, long status, const char *body, size_t len,
@@ -396,7 +408,7 @@ static void on_heartbeat(uv_timer_t *t)
     if (s->hb_body || !(v = pick(s, &wait)) || !v->registered)
         return;
     body = json_pack("{s:i, s:I, s:o}", "v", 1, "ts", (json_int_t)xl_now_ms(), "stats",
-                     xl_shipper_health(s));
+                     health_json(s));
     text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     snprintf(url, sizeof(url), "%s/api/v1/agents/%s/heartbeat", v->url, s->o.agent_id);

@@ -107,8 +107,17 @@ bool xl_shipper_ready(const struct xl_shipper *s);
 bool xl_shipper_quiet(const struct xl_shipper *s);
 /* True once some server has accepted this agent's registration. */
 bool xl_shipper_registered(const struct xl_shipper *s);
-/* The agent's health (outbox, retries, breakers, drops) as a JSON object. */
-struct json_t *xl_shipper_health(const struct xl_shipper *s);
+/* The agent's delivery health (docs/delivery.md, "Health"); the breakers
+ * are s->srv[0 .. nsrv). Heartbeats send it as their `stats`. */
+struct xl_shipper_health {
+    uint64_t batches_sent, records_sent;
+    uint64_t batches_dropped, records_dropped; /* outbox full, rejected, not batched */
+    uint64_t duplicates, retries;
+    unsigned in_flight;
+    int64_t outbox_oldest_age_ms;
+    struct xl_outbox_stats outbox;
+};
+void xl_shipper_health(const struct xl_shipper *s, int64_t now_ms, struct xl_shipper_health *h);
 /* Stop timers and abort requests (their batches stay in the outbox). Run
  * the loop afterwards to close the handles. */
 void xl_shipper_stop(struct xl_shipper *s);
