@@ -676,8 +676,10 @@ bool xl_outbox_full(const struct xl_outbox *ob)
         return true;
     if (!ob->wal)
         return ob->mem_bytes >= ob->o.max_size;
+    /* Records past the written ones that are not being compressed wait
+     * for room on disk. */
     return ob->blocked || ob->broken || ob->mem_bytes >= ob->o.mem_max ||
-           ob->unwritten < ob->n;
+           ob->n - ob->unwritten > ob->compressing;
 }
 
 bool xl_outbox_drained(const struct xl_outbox *ob)
