@@ -733,32 +733,32 @@ static xl_rc replay_cb(void *ctx, const struct xl_wal_pos *pos, const uint8_t *p
     return XL_OK;
 }
 
-static xl_rc open_disk(struct xl_outbox *ob, struct xl_err *err)
+static xl_rc open_disk(struct xl_outbox *ob, const char *dir, struct xl_err *err)
 {
     struct xl_wal_replay_stats rst;
     char text[32];
     xl_rc rc;
 
-    if ((rc = xl_mkdirs(ob->o.dir, err)) != XL_OK)
+    if ((rc = xl_mkdirs(dir, err)) != XL_OK)
         return rc;
-    if (!(ob->floor_path = xl_path_join(ob->o.dir, "floor")))
+    if (!(ob->floor_path = xl_path_join(dir, "floor")))
         return xl_err_set(err, XL_ENOMEM, "outbox: out of memory");
     rc = xl_file_read_small(ob->floor_path, text, sizeof(text), 1, err);
     if (rc == XL_OK)
         ob->floor_saved = strtoull(text, NULL, 10);
     else if (rc != XL_ENOENT)
         return rc;
-    if ((rc = xl_wal_open(ob->o.dir, 0, ob->o.sync, replay_cb, ob, &rst, &ob->wal, err)) !=
+    if ((rc = xl_wal_open(dir, 0, ob->o.sync, replay_cb, ob, &rst, &ob->wal, err)) !=
         XL_OK) {
-        xl_err_prefix(err, "outbox %s", ob->o.dir);
+        xl_err_prefix(err, "outbox %s", dir);
         return rc;
     }
     ob->unwritten = ob->n;
     ob->st.recovered_records = ob->n;
     ob->st.corrupt_bytes = rst.truncated_bytes;
     if (rst.detail[0])
-        xl_log_warn(MOD, "%s: %" PRIu64 " bytes cut off (a torn write from a crash or power "
-                         "loss; what was before it is kept)",
+        xl_log_warn(MOD, "%s; %" PRIu64 " bytes cut off in all (a torn write from a crash or "
+                         "power loss; what was before it is kept)",
                     rst.detail, rst.truncated_bytes);
     if (ob->n)
         xl_log_info(MOD, "%zu batches from before the restart will be sent (seq %" PRIu64
@@ -786,16 +786,13 @@ xl_rc xl_outbox_open(uv_loop_t *loop, const struct xl_outbox_opts *o, struct xl_
         return xl_err_set(err, XL_ENOMEM, "outbox: out of memory");
     ob->loop = loop;
     ob->o = *o;
-    ob->o.dir = NULL; /* not kept: the caller's string */
+    ob->o.dir = NULL; /* the caller's string: not kept */
     if (o->zstd_level && !(ob->cctx = ZSTD_createCCtx())) {
         free_all(ob);
         return xl_err_set(err, XL_ENOMEM, "outbox: out of memory");
     }
     if (o->dir) {
-        ob->o.dir = o->dir;
-        rc = open_disk(ob, err);
-        ob->o.dir = NULL;
-        if (rc != XL_OK) {
+        if ((rc = open_disk(ob, o->dir, err)) != XL_OK) {
             free_all(ob);
             return rc;
         }
