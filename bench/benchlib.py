@@ -177,6 +177,29 @@ def log_tail(path, n=20):
         return ""
 
 
+def start_server(procs, build, prefix, extra="", log_path=None):
+    """Start xluo-server in prefix (conf/server.yaml written here: a random
+    loopback port, the bench tokens, log_level warn, then `extra` YAML) and
+    wait for /healthz. Returns (process, base URL)."""
+    os.makedirs(os.path.join(prefix, "conf"))
+    port = free_port()
+    with open(os.path.join(prefix, "conf", "server.yaml"), "w") as f:
+        f.write(f"listen: 127.0.0.1:{port}\nagent_token: {AGENT_TOKEN}\n"
+                f"api_token: {API_TOKEN}\nlog_level: warn\n{extra}")
+    url = f"http://127.0.0.1:{port}"
+    srv = procs.start([binary(build, "xluo-server"), "-p", prefix, "run"],
+                      log_path or os.path.join(prefix, "server.out"))
+
+    def healthy():
+        if srv.poll() is not None:
+            raise RuntimeError(f"xluo-server exited {srv.returncode}:\n"
+                               + log_tail(srv.log_path))
+        return http("GET", url + "/healthz", timeout=2)[0] == 200
+
+    wait_for(healthy, 30, f"xluo-server on port {port}")
+    return srv, url
+
+
 def dir_bytes(path):
     total = 0
     for dirpath, _, files in os.walk(path):

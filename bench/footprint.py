@@ -170,22 +170,7 @@ def xluo_series(server_url, host):
 def start_all(args, procs, tmp, sink):
     """Start the server and the six measured processes; return (server_url,
     [(tool, interval, proc, extra)])."""
-    srv_dir = os.path.join(tmp, "xluo-server")
-    os.makedirs(os.path.join(srv_dir, "conf"))
-    port = bl.free_port()
-    with open(os.path.join(srv_dir, "conf", "server.yaml"), "w") as f:
-        f.write(f"listen: 127.0.0.1:{port}\nagent_token: {bl.AGENT_TOKEN}\n"
-                f"api_token: {bl.API_TOKEN}\nlog_level: warn\n")
-    server_url = f"http://127.0.0.1:{port}"
-    srv = procs.start([bl.binary(args.build, "xluo-server"), "-p", srv_dir, "run"],
-                      os.path.join(srv_dir, "server.out"))
-
-    def healthy():
-        if srv.poll() is not None:
-            raise RuntimeError("xluo-server exited:\n" + bl.log_tail(srv.log_path))
-        return bl.http("GET", server_url + "/healthz", timeout=2)[0] == 200
-
-    bl.wait_for(healthy, 30, "xluo-server /healthz")
+    srv, server_url = bl.start_server(procs, args.build, os.path.join(tmp, "xluo-server"))
     measured = []
     for iv in args.intervals:
         name = f"fp-xluo-{iv}s"

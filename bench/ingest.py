@@ -23,31 +23,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as bl  # noqa: E402
 
 
-def server_config(port, sync):
-    return (f"listen: 127.0.0.1:{port}\n"
-            f"agent_token: {bl.AGENT_TOKEN}\n"
-            f"api_token: {bl.API_TOKEN}\n"
-            f"log_level: warn\n"
-            f"store: {{sync: {sync}}}\n")
-
-
 def run_one(args, sync, procs, tmp):
     prefix = os.path.join(tmp, f"server-{sync}")
-    os.makedirs(os.path.join(prefix, "conf"))
-    port = bl.free_port()
-    with open(os.path.join(prefix, "conf", "server.yaml"), "w") as f:
-        f.write(server_config(port, sync))
-    url = f"http://127.0.0.1:{port}"
-    srv = procs.start([bl.binary(args.build, "xluo-server"), "-p", prefix, "run"],
-                      os.path.join(prefix, "server.out"))
-
-    def healthy():
-        if srv.poll() is not None:
-            raise RuntimeError(f"xluo-server exited {srv.returncode}:\n"
-                               + bl.log_tail(srv.log_path))
-        return bl.http("GET", url + "/healthz", timeout=2)[0] == 200
-
-    bl.wait_for(healthy, 30, f"xluo-server on port {port}")
+    srv, url = bl.start_server(procs, args.build, prefix, f"store: {{sync: {sync}}}\n")
     argv = [bl.binary(args.build, "bench_ingest"), "-u", url, "-a", bl.AGENT_TOKEN,
             "-k", bl.API_TOKEN, "-n", str(args.agents), "-c", str(args.conns),
             "-s", str(args.samples), "-b", str(args.batches)]

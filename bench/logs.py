@@ -326,10 +326,6 @@ def tail_offset(prefix):
     return 0
 
 
-def dir_bytes(path):
-    return sum(os.path.getsize(os.path.join(path, n)) for n in os.listdir(path))
-
-
 def run_drain(args, procs, tmp, meta, key):
     """f: fill the outbox during an outage, then time the drain."""
     d = tempfile.mkdtemp(prefix=f"{key}-", dir=tmp)
@@ -340,7 +336,7 @@ def run_drain(args, procs, tmp, meta, key):
     wait_progress(lambda: tail_offset(prefix), meta["bytes"], [(agent, "xluo-agent")],
                   "the outbox to hold the whole file", args.stall)
     fill_s = time.monotonic() - t_fill
-    backlog = dir_bytes(os.path.join(prefix, "data", "outbox"))
+    backlog = bl.dir_bytes(os.path.join(prefix, "data", "outbox"))
     cpu0 = bl.cpu_seconds(agent.pid)
     m0 = bl.machine_busy()
     sink, _, _, count = start_sink(args, procs, d, port=port)
@@ -365,31 +361,10 @@ def run_drain(args, procs, tmp, meta, key):
     return row
 
 
-def server_config(port):
-    return (f"listen: 127.0.0.1:{port}\n"
-            f"agent_token: {bl.AGENT_TOKEN}\n"
-            f"api_token: {bl.API_TOKEN}\n"
-            f"log_level: warn\n")
-
-
 def run_agent_server(args, procs, tmp, meta, key):
     d = tempfile.mkdtemp(prefix=f"{key}-", dir=tmp)
     prefix = os.path.join(d, "server")
-    os.makedirs(os.path.join(prefix, "conf"))
-    port = bl.free_port()
-    with open(os.path.join(prefix, "conf", "server.yaml"), "w") as f:
-        f.write(server_config(port))
-    url = f"http://127.0.0.1:{port}"
-    srv = procs.start([bl.binary(args.build, "xluo-server"), "-p", prefix, "run"],
-                      os.path.join(d, "server.out"))
-
-    def healthy():
-        if srv.poll() is not None:
-            raise RuntimeError(f"xluo-server exited {srv.returncode}:\n"
-                               + bl.log_tail(srv.log_path))
-        return bl.http("GET", url + "/healthz", timeout=2)[0] == 200
-
-    bl.wait_for(healthy, 30, f"xluo-server on port {port}")
+    srv, url = bl.start_server(procs, args.build, prefix, log_path=os.path.join(d, "server.out"))
 
     # The range is whole minutes (from 1 h before the start to 1 h after
     # it, 2 h buckets) so that the store answers from its per-minute counts
