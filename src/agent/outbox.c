@@ -515,8 +515,17 @@ static void settle_all(struct xl_outbox *ob)
             continue;
         /* Not ob->cctx: the job may be using it right now. */
         buf = pack(NULL, 0, r->raw, r->raw_len, &blen, &zstd);
-        if (buf)
+        if (buf) {
             settle(ob, r, buf, blen, zstd);
+        } else {
+            /* Lines come back at the next start (their positions did not
+             * move); metrics are lost. */
+            ob->st.dropped_batches++;
+            ob->st.dropped_records += r->items;
+            xl_log_error(MOD, "out of memory at stop: batch seq %" PRIu64 " of %" PRIu32
+                              " records not kept",
+                         r->seq, r->items);
+        }
     }
 }
 
