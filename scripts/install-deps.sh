@@ -5,9 +5,10 @@
 set -eu
 
 # zstd (the command): the end-to-end tests compress request bodies with it.
+# monitoring-plugins-basic: real Nagios plugins the exec input test runs.
 pkgs="build-essential cmake pkg-config python3 clang
 libuv1-dev libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev libyaml-dev
-libsqlite3-dev libzstd-dev libcmocka-dev libpcre2-dev zstd"
+libsqlite3-dev libzstd-dev libcmocka-dev libpcre2-dev zstd monitoring-plugins-basic"
 # Peers measured side by side by bench/ (not needed by `make test`).
 bench_pkgs="collectd-core prometheus-node-exporter rsyslog procps"
 

@@ -15,8 +15,12 @@
 #include "config.h"
 #include "identity.h"
 #include "batch.h"
+#include "expo.h"
+#include "inputs/exec/exec.h"
+#include "inputs/exec/parse.h"
 #include "inputs/system/system.h"
 #include "inputs/tail/tail.h"
+#include "local.h"
 #include "outbox.h"
 #include "shipper.h"
 
@@ -43,12 +47,17 @@ struct xl_agent {
     uv_timer_t sys_timer, drain_timer, flush_timer;
     struct xl_sysinput *sys;
     struct xl_tail *tail;
+    struct xl_exec *exec;
+    struct xl_local *local;
+    struct xl_expo sys_expo;  /* the last system collection, for GET /metrics */
     struct xl_shipper shipper;
     struct xl_outbox *outbox;
     struct mark_group *marks_head, *marks_tail;
     struct xl_batch_builder batch;
     uint64_t dropped;     /* records the agent could not batch or keep */
     uint64_t collections; /* system collections since start */
+    uint64_t pushed;      /* records taken by POST /v1/push */
+    int64_t started_ms;
     struct xl_seq seq;
     char id[33];
     char host[256];
@@ -171,6 +180,43 @@ static void emit_metric(void *ctx, const char *name, const struct xl_label *labe
     }
 }
 
+/* Sink for the exec input and the push endpoint. */
+static void rec_metric(void *ctx, const char *name, const struct xl_label *labels, size_t n,
+                       double value, int64_t ts_ms)
+{
+    emit_metric(ctx, name, labels, n, value, ts_ms);
+    added(ctx);
+}
+
+static void rec_check(void *ctx, const struct xl_check_rec *c)
+{
+    struct xl_agent *a = ctx;
+
+    if (xl_batch_add_check(&a->batch, c) != XL_OK) {
+        flush_batch(a);
+        if (xl_batch_add_check(&a->batch, c) != XL_OK) {
+            a->dropped++;
+            xl_log_rl(XL_LOG_ERROR, 60, MOD, "cannot add check %s to a batch: dropped", c->name);
+        }
+    }
+    added(a);
+}
+
+static void rec_event(void *ctx, const char *type, const json_t *fields, const char *source,
+                      int64_t ts_ms)
+{
+    struct xl_agent *a = ctx;
+
+    if (xl_batch_add_event(&a->batch, type, fields, source, ts_ms) != XL_OK) {
+        flush_batch(a);
+        if (xl_batch_add_event(&a->batch, type, fields, source, ts_ms) != XL_OK) {
+            a->dropped++;
+            xl_log_rl(XL_LOG_ERROR, 60, MOD, "cannot add a %s event to a batch: dropped", type);
+        }
+    }
+    added(a);
+}
+
 /* Sink for the tail input: lines, marks, backpressure. */
 static void tail_line(void *ctx, const struct xl_log_line *l)
 {
@@ -244,9 +290,9 @@ static void on_idle(void *ctx)
         flush_batch(a);
 }
 
-/* The agent's own health as metrics (docs/metrics.md), with the system
- * input's samples. */
-static void emit_self(struct xl_agent *a, int64_t now)
+/* The agent's own health as metrics (docs/metrics.md): shipped with the
+ * system input's samples, and shown on GET /metrics. */
+static void emit_self(struct xl_agent *a, const struct xl_sample_sink *sk, int64_t now)
 {
     /* 0 closed, 1 half-open, 2 open (docs/metrics.md). */
     static const double breaker_value[] = {
@@ -254,34 +300,148 @@ static void emit_self(struct xl_agent *a, int64_t now)
     struct xl_shipper_health h;
 
     xl_shipper_health(&a->shipper, now, &h);
-    emit_metric(a, "xluo_agent_collections_total", NULL, 0, (double)++a->collections, now);
-    emit_metric(a, "xluo_agent_outbox_bytes", NULL, 0, (double)h.outbox.bytes, now);
-    emit_metric(a, "xluo_agent_outbox_records", NULL, 0, (double)h.outbox.records, now);
-    emit_metric(a, "xluo_agent_outbox_oldest_age_seconds", NULL, 0,
+    xl_sink_emit(sk, "xluo_agent_collections_total", NULL, 0, (double)a->collections, now);
+    xl_sink_emit(sk, "xluo_agent_outbox_bytes", NULL, 0, (double)h.outbox.bytes, now);
+    xl_sink_emit(sk, "xluo_agent_outbox_records", NULL, 0, (double)h.outbox.records, now);
+    xl_sink_emit(sk, "xluo_agent_outbox_oldest_age_seconds", NULL, 0,
                 (double)h.outbox_oldest_age_ms / 1e3, now);
-    emit_metric(a, "xluo_agent_batches_sent_total", NULL, 0, (double)h.batches_sent, now);
-    emit_metric(a, "xluo_agent_records_sent_total", NULL, 0, (double)h.records_sent, now);
-    emit_metric(a, "xluo_agent_records_dropped_total", NULL, 0, (double)h.records_dropped, now);
-    emit_metric(a, "xluo_agent_retries_total", NULL, 0, (double)h.retries, now);
+    xl_sink_emit(sk, "xluo_agent_batches_sent_total", NULL, 0, (double)h.batches_sent, now);
+    xl_sink_emit(sk, "xluo_agent_records_sent_total", NULL, 0, (double)h.records_sent, now);
+    xl_sink_emit(sk, "xluo_agent_records_dropped_total", NULL, 0, (double)h.records_dropped, now);
+    xl_sink_emit(sk, "xluo_agent_retries_total", NULL, 0, (double)h.retries, now);
+    {
+        struct xl_exec_stats es;
+
+        xl_exec_stats(a->exec, &es);
+        xl_sink_emit(sk, "xluo_agent_exec_runs_total", NULL, 0, (double)es.runs, now);
+        xl_sink_emit(sk, "xluo_agent_exec_failed_total", NULL, 0, (double)es.failed, now);
+        xl_sink_emit(sk, "xluo_agent_exec_timeouts_total", NULL, 0, (double)es.timeouts, now);
+        xl_sink_emit(sk, "xluo_agent_exec_floods_total", NULL, 0, (double)es.floods, now);
+        xl_sink_emit(sk, "xluo_agent_exec_skipped_total", NULL, 0, (double)es.skipped, now);
+        xl_sink_emit(sk, "xluo_agent_exec_running", NULL, 0, (double)es.running, now);
+        xl_sink_emit(sk, "xluo_agent_push_records_total", NULL, 0, (double)a->pushed, now);
+    }
     for (size_t i = 0; i < a->shipper.nsrv; i++) {
         struct xl_label l = {.name = "server", .value = a->shipper.srv[i].url};
 
-        emit_metric(a, "xluo_agent_breaker_state", &l, 1,
+        xl_sink_emit(sk, "xluo_agent_breaker_state", &l, 1,
                     breaker_value[a->shipper.srv[i].state], now);
     }
+}
+
+/* Sink for the system input: the batch, and the copy GET /metrics shows. */
+static void emit_sys(void *ctx, const char *name, const struct xl_label *labels, size_t nlabels,
+                     double value, int64_t ts_ms)
+{
+    struct xl_agent *a = ctx;
+
+    emit_metric(a, name, labels, nlabels, value, ts_ms);
+    if (a->local && xl_expo_add(&a->sys_expo, name, labels, nlabels, value) != XL_OK)
+        xl_log_rl(XL_LOG_WARN, 60, MOD, "out of memory keeping %s for /metrics", name);
 }
 
 static void on_sys_timer(uv_timer_t *t)
 {
     struct xl_agent *a = t->data;
-    struct xl_sample_sink sink = {.emit = emit_metric, .ctx = a};
+    struct xl_sample_sink sink = {.emit = emit_sys, .ctx = a};
+    struct xl_sample_sink self = {.emit = emit_metric, .ctx = a};
     struct xl_err err = {0};
     int64_t now = xl_now_ms();
 
-    if (xl_sysinput_collect(a->sys, now, xl_mono_ms(), &sink, &err) != XL_OK || err.msg[0])
+    xl_expo_reset(&a->sys_expo);
+    if (a->sys && (xl_sysinput_collect(a->sys, now, xl_mono_ms(), &sink, &err) != XL_OK ||
+                   err.msg[0]))
         xl_log_rl(XL_LOG_WARN, 300, "system", "%s", err.msg);
-    emit_self(a, now);
+    a->collections++;
+    emit_self(a, &self, now);
     added(a);
+}
+
+/* ---- The local endpoint (local.h) ---- */
+
+static void expo_emit(void *ctx, const char *name, const struct xl_label *labels, size_t n,
+                      double value, int64_t ts_ms)
+{
+    (void)ts_ms;
+    xl_expo_add(ctx, name, labels, n, value);
+}
+
+static xl_rc local_metrics(void *ctx, struct xl_buf *out)
+{
+    struct xl_agent *a = ctx;
+    struct xl_expo self;
+    struct xl_sample_sink sk = {.emit = expo_emit, .ctx = &self};
+    const struct xl_expo *sets[2] = {&a->sys_expo, &self};
+    xl_rc rc;
+
+    xl_expo_init(&self);
+    emit_self(a, &sk, xl_now_ms());
+    rc = xl_expo_render(sets, 2, out);
+    xl_expo_cleanup(&self);
+    return rc;
+}
+
+static void local_health(void *ctx, json_t *o)
+{
+    struct xl_agent *a = ctx;
+    struct xl_shipper_health h;
+    int64_t now = xl_now_ms();
+
+    xl_shipper_health(&a->shipper, now, &h);
+    json_object_set_new(o, "agent_id", json_string(a->id));
+    json_object_set_new(o, "host", json_string(a->host));
+    json_object_set_new(o, "version", json_string(XL_VERSION));
+    json_object_set_new(o, "uptime_ms", json_integer(now - a->started_ms));
+    json_object_set_new(o, "registered", json_boolean(xl_shipper_registered(&a->shipper)));
+    json_object_set_new(o, "outbox_records", json_integer((json_int_t)h.outbox.records));
+    json_object_set_new(o, "outbox_bytes", json_integer((json_int_t)h.outbox.bytes));
+}
+
+/* Count what the parser hands over, then pass it on. */
+struct push_count {
+    struct xl_agent *a;
+    size_t n;
+};
+
+static void pc_metric(void *ctx, const char *name, const struct xl_label *labels, size_t n,
+                      double value, int64_t ts_ms)
+{
+    struct push_count *pc = ctx;
+    pc->n++;
+    rec_metric(pc->a, name, labels, n, value, ts_ms);
+}
+
+static void pc_check(void *ctx, const struct xl_check_result *c)
+{
+    struct push_count *pc = ctx;
+    struct xl_check_rec r = {.name = c->name, .state = c->state, .output = c->output,
+                             .long_output = c->long_output, .exit_code = -1,
+                             .duration_ms = -1, .source = "push", .ts_ms = c->ts_ms};
+
+    pc->n++;
+    rec_check(pc->a, &r);
+}
+
+static void pc_event(void *ctx, const char *type, const json_t *fields, int64_t ts_ms)
+{
+    struct push_count *pc = ctx;
+    pc->n++;
+    rec_event(pc->a, type, fields, "push", ts_ms);
+}
+
+static xl_rc local_push(void *ctx, const char *body, size_t len, size_t *accepted,
+                        struct xl_err *err)
+{
+    static const struct xl_parse_limits lim = {.max_records = 100000,
+                                               .max_event_bytes = 64 * 1024};
+    struct push_count pc = {.a = ctx};
+    struct xl_rec_sink sink = {.metric = pc_metric, .check = pc_check, .event = pc_event,
+                               .ctx = &pc};
+    xl_rc rc = xl_parse_json_records(body, len, xl_now_ms(), &lim, &sink, err);
+
+    *accepted = pc.n;
+    pc.a->pushed += pc.n;
+    return rc;
 }
 
 static void close_all(struct xl_agent *a)
@@ -295,6 +455,8 @@ static void close_all(struct xl_agent *a)
     uv_close((uv_handle_t *)&a->sys_timer, NULL);
     uv_close((uv_handle_t *)&a->drain_timer, NULL);
     uv_close((uv_handle_t *)&a->flush_timer, NULL);
+    xl_local_stop(a->local);
+    a->local = NULL;
     /* Requests in flight end; their batches stay in the outbox. */
     xl_shipper_stop(&a->shipper);
     /* The outbox syncs and reports what is stable: those positions are
@@ -344,6 +506,9 @@ static void on_stop_signal(uv_signal_t *h, int sig)
     a->stopping = true;
     xl_log_info(MOD, "signal %d: stopping", sig);
     uv_timer_stop(&a->sys_timer);
+    /* Running scripts are killed; what they printed is not reported. */
+    xl_exec_stop(a->exec);
+    a->exec = NULL;
     a->drain_deadline = xl_mono_ms() + DRAIN_MS;
     uv_timer_start(&a->drain_timer, on_drain, 0, 100);
 }
@@ -451,11 +616,27 @@ static xl_rc agent_open(struct xl_agent *a, struct xl_err *err)
                                 &sink, &a->tail, err)) != XL_OK)
             return rc;
     }
-    if (c->inputs.system.enabled) {
-        if (!(a->sys = xl_sysinput_new(&so, err)))
-            return err && err->rc ? err->rc : XL_ENOMEM;
-        uv_timer_start(&a->sys_timer, on_sys_timer, 0, (uint64_t)c->inputs.system.interval);
+    if (c->inputs.exec.n) {
+        struct xl_record_sink rs = {.metric = rec_metric, .check = rec_check,
+                                    .event = rec_event, .ctx = a};
+        if ((rc = xl_exec_start(&a->loop, c->paths.prefix, c->inputs.exec.items,
+                                c->inputs.exec.n, &rs, &a->exec, err)) != XL_OK)
+            return rc;
     }
+    if (c->listen && *c->listen) {
+        struct xl_local_ops lo = {.health = local_health, .metrics = local_metrics,
+                                  .push = local_push, .ctx = a};
+        struct xl_err lerr = {0};
+        /* Not fatal: collecting and shipping matter more than the endpoint. */
+        if (xl_local_start(&a->loop, c->listen, (size_t)c->push_max_body, &lo, &a->local,
+                           &lerr) != XL_OK)
+            xl_log_error(MOD, "%s; running without the local endpoint", lerr.msg);
+    }
+    if (c->inputs.system.enabled && !(a->sys = xl_sysinput_new(&so, err)))
+        return err && err->rc ? err->rc : XL_ENOMEM;
+    /* Without the system input the timer still ships the agent's own
+     * metrics. */
+    uv_timer_start(&a->sys_timer, on_sys_timer, 0, (uint64_t)c->inputs.system.interval);
     uv_signal_init(&a->loop, &a->sig_term);
     uv_signal_init(&a->loop, &a->sig_int);
     uv_signal_init(&a->loop, &a->sig_hup);
@@ -483,7 +664,7 @@ static void raise_nofile(void)
 
 int xl_agent_run(void *cfgp, const struct xl_daemon_opts *opts)
 {
-    struct xl_agent a = {.cfg = cfgp, .conf_path = opts->conf_path};
+    struct xl_agent a = {.cfg = cfgp, .conf_path = opts->conf_path, .started_ms = xl_now_ms()};
     struct xl_err err = {0};
     enum xl_log_level lvl;
     int code = 0;
@@ -500,6 +681,8 @@ int xl_agent_run(void *cfgp, const struct xl_daemon_opts *opts)
         /* Close whatever was opened; handles not yet initialised are left. */
         if (a.shipper.loop)
             xl_shipper_stop(&a.shipper);
+        xl_exec_stop(a.exec);
+        xl_local_stop(a.local);
         xl_outbox_close(a.outbox);
         uv_run(&a.loop, UV_RUN_DEFAULT);
         goto out;
@@ -509,6 +692,7 @@ int xl_agent_run(void *cfgp, const struct xl_daemon_opts *opts)
 out:
     uv_loop_close(&a.loop);
     xl_sysinput_free(a.sys);
+    xl_expo_cleanup(&a.sys_expo);
     xl_seq_close(&a.seq);
     xl_batch_cleanup(&a.batch);
     while (a.marks_head) {

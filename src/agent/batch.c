@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/alloc.h"
@@ -156,6 +157,29 @@ static xl_rc add_value(struct xl_buf *buf, double v)
     return xl_buf_printf(buf, "%.17g", v);
 }
 
+/* `,"key":"escaped value"` when v is set. */
+static xl_rc add_str_field(struct xl_buf *buf, const char *key, const char *v)
+{
+    xl_rc rc;
+
+    if (!v)
+        return XL_OK;
+    if ((rc = xl_buf_printf(buf, ",\"%s\":\"", key)) ||
+        (rc = xl_json_escape(buf, v, strlen(v))))
+        return rc;
+    return xl_buf_add(buf, "\"", 1);
+}
+
+/* Undo a record that did not fit. */
+static xl_rc undo_record(struct xl_batch_builder *b, size_t undo, bool was_open, xl_rc rc)
+{
+    b->rec.len = undo;
+    if (b->rec.data)
+        b->rec.data[undo] = '\0';
+    b->log_open = was_open;
+    return rc;
+}
+
 xl_rc xl_batch_add_metric(struct xl_batch_builder *b, const char *name,
                           const struct xl_label *labels, size_t nlabels, double value,
                           int64_t ts_ms)
@@ -184,11 +208,7 @@ xl_rc xl_batch_add_metric(struct xl_batch_builder *b, const char *name,
     b->items++;
     return XL_OK;
 fail:
-    b->rec.len = undo;
-    if (b->rec.data)
-        b->rec.data[undo] = '\0';
-    b->log_open = was_open;
-    return rc;
+    return undo_record(b, undo, was_open, rc);
 }
 
 /* Decimal digits of v into the end of tmp[24]; returns where they start. */
@@ -270,14 +290,59 @@ xl_rc xl_batch_add_log(struct xl_batch_builder *b, const struct xl_log_line *l)
     if ((rc = xl_buf_add(&b->rec, "}", 1)) != XL_OK)
         goto fail;
     b->items++;
-    b->has_logs = true;
+    b->keep = true;
     return XL_OK;
 fail:
-    b->rec.len = undo;
-    if (b->rec.data)
-        b->rec.data[undo] = '\0';
-    b->log_open = was_open;
-    return rc;
+    return undo_record(b, undo, was_open, rc);
+}
+
+xl_rc xl_batch_add_check(struct xl_batch_builder *b, const struct xl_check_rec *c)
+{
+    size_t undo = b->rec.len;
+    bool was_open = b->log_open;
+    xl_rc rc;
+
+    if ((rc = close_log(b)) || (rc = sep(b)) ||
+        (rc = xl_buf_printf(&b->rec, "{\"type\":\"check\",\"ts\":%lld,\"state\":\"%s\"",
+                            (long long)c->ts_ms, xl_check_state_str(c->state))) ||
+        (rc = add_str_field(&b->rec, "name", c->name)) ||
+        (rc = add_str_field(&b->rec, "output", c->output ? c->output : "")) ||
+        (rc = add_str_field(&b->rec, "long_output",
+                            c->long_output && *c->long_output ? c->long_output : NULL)) ||
+        (rc = add_str_field(&b->rec, "source", c->source)) ||
+        (c->exit_code >= 0 && (rc = xl_buf_printf(&b->rec, ",\"exit_code\":%d", c->exit_code))) ||
+        (c->duration_ms >= 0 &&
+         (rc = xl_buf_printf(&b->rec, ",\"duration_ms\":%lld", (long long)c->duration_ms))) ||
+        (rc = xl_buf_add(&b->rec, "}", 1)))
+        return undo_record(b, undo, was_open, rc);
+    b->items++;
+    b->keep = true;
+    return XL_OK;
+}
+
+xl_rc xl_batch_add_event(struct xl_batch_builder *b, const char *type, const json_t *fields,
+                         const char *source, int64_t ts_ms)
+{
+    size_t undo = b->rec.len;
+    bool was_open = b->log_open;
+    char *js = json_dumps(fields, JSON_COMPACT | JSON_ENSURE_ASCII);
+    xl_rc rc;
+
+    if (!js)
+        return XL_ENOMEM;
+    if ((rc = close_log(b)) || (rc = sep(b)) ||
+        (rc = xl_buf_printf(&b->rec, "{\"type\":\"event\",\"ts\":%lld", (long long)ts_ms)) ||
+        (rc = add_str_field(&b->rec, "name", type)) ||
+        (rc = add_str_field(&b->rec, "source", source)) ||
+        (rc = xl_buf_adds(&b->rec, ",\"fields\":")) || (rc = xl_buf_adds(&b->rec, js)) ||
+        (rc = xl_buf_add(&b->rec, "}", 1))) {
+        free(js);
+        return undo_record(b, undo, was_open, rc);
+    }
+    free(js);
+    b->items++;
+    b->keep = true;
+    return XL_OK;
 }
 
 xl_rc xl_batch_add_mark(struct xl_batch_builder *b, uint64_t file_uid, uint64_t end)
@@ -315,14 +380,14 @@ xl_rc xl_batch_finish(struct xl_batch_builder *b, const char *agent_id, uint64_t
         out->body[out->len] = '\0';
     }
     out->items = b->items;
-    out->droppable = !b->has_logs && b->nmarks == 0;
+    out->droppable = !b->keep && b->nmarks == 0;
     out->marks = b->marks;
     out->nmarks = b->nmarks;
     b->marks = NULL;
     b->nmarks = b->cap_marks = 0;
     xl_buf_reset(&b->rec);
     b->items = 0;
-    b->has_logs = false;
+    b->keep = false;
     b->log_open = false;
     return XL_OK;
 }

@@ -16,6 +16,7 @@
 #include "common/buf.h"
 #include "common/metric.h"
 #include "inputs/tail/tail.h"
+#include "records.h"
 
 struct xl_mark {
     uint64_t file_uid;
@@ -25,7 +26,7 @@ struct xl_mark {
 struct xl_batch_builder {
     struct xl_buf rec;       /* the records, comma separated */
     size_t items;            /* metric samples + log lines */
-    bool has_logs;           /* batches with logs must never be dropped */
+    bool keep;               /* logs, checks, events: the batch is never dropped */
     struct xl_mark *marks;
     size_t nmarks, cap_marks;
     /* The log record being extended. */
@@ -54,6 +55,11 @@ xl_rc xl_batch_add_metric(struct xl_batch_builder *b, const char *name,
                           const struct xl_label *labels, size_t nlabels, double value,
                           int64_t ts_ms);
 xl_rc xl_batch_add_log(struct xl_batch_builder *b, const struct xl_log_line *l);
+/* A check result and a custom event (docs/protocol.md). The event's
+ * fields are written as compact JSON. XL_ETOOBIG when the batch is full. */
+xl_rc xl_batch_add_check(struct xl_batch_builder *b, const struct xl_check_rec *c);
+xl_rc xl_batch_add_event(struct xl_batch_builder *b, const char *type, const json_t *fields,
+                         const char *source, int64_t ts_ms);
 xl_rc xl_batch_add_mark(struct xl_batch_builder *b, uint64_t file_uid, uint64_t end);
 
 /* Wrap what was added into a batch with this identity and reset the

@@ -8,6 +8,7 @@
 #include "common/alloc.h"
 #include "common/daemon.h"
 #include "common/metric.h"
+#include "inputs/exec/exec.h"
 #include "inputs/tail/tail.h"
 
 #define OFF(f) offsetof(struct xl_agent_cfg, f)
@@ -57,6 +58,10 @@ static const struct xl_cfg_key inputs_keys[] = {
     {.name = "tail", .type = XL_CFG_LIST, .offset = offsetof(struct xl_agent_inputs_cfg, tail),
      .sub = xl_tail_cfg_keys, .item_size = sizeof(struct xl_tail_input_cfg),
      .desc = "log files to follow (docs/tail.md); `xluo-agent reload` applies changes"},
+    {.name = "exec", .type = XL_CFG_LIST, .offset = offsetof(struct xl_agent_inputs_cfg, exec),
+     .sub = xl_exec_cfg_keys, .item_size = sizeof(struct xl_exec_cfg),
+     .desc = "scripts and plugins run on intervals: JSON records, Nagios plugins, Prometheus "
+             "text (docs/exec.md)"},
     {NULL},
 };
 
@@ -71,6 +76,13 @@ static xl_rc check_labels(const void *field, struct xl_err *err)
                               "starting with __, not 'host')",
                               l->k[i]);
     return XL_OK;
+}
+
+static xl_rc check_listen(const void *field, struct xl_err *err)
+{
+    const char *const *s = field;
+
+    return *s && **s ? xl_cfg_check_hostport(field, err) : XL_OK;
 }
 
 const struct xl_cfg_key xl_agent_cfg_keys[] = {
@@ -116,6 +128,12 @@ const struct xl_cfg_key xl_agent_cfg_keys[] = {
              "and the agent returns to that server)"},
     {.name = "compression", .type = XL_CFG_STR, .def = "zstd", .offset = OFF(compression),
      .choices = "zstd|none", .desc = "how batches are stored in the outbox and sent"},
+    {.name = "listen", .type = XL_CFG_STR, .def = "127.0.0.1:21001", .offset = OFF(listen),
+     .check = check_listen,
+     .desc = "local HTTP endpoint: GET /healthz, GET /metrics, POST /v1/push (docs/exec.md); "
+             "\"\" turns it off"},
+    {.name = "push_max_body", .type = XL_CFG_SIZE, .def = "1MiB", .offset = OFF(push_max_body),
+     .min = 1024, .max = 64 << 20, .desc = "largest body POST /v1/push takes"},
     {.name = "outbox", .type = XL_CFG_SECTION, .offset = OFF(outbox), .sub = outbox_keys,
      .desc = "batches waiting for the server's acknowledgement (docs/delivery.md)"},
     {.name = "inputs", .type = XL_CFG_SECTION, .offset = OFF(inputs), .sub = inputs_keys,

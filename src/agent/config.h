@@ -25,6 +25,7 @@ struct xl_agent_outbox_cfg {
 struct xl_agent_inputs_cfg {
     struct xl_agent_system_cfg system;
     struct xl_cfg_array tail; /* of struct xl_tail_input_cfg */
+    struct xl_cfg_array exec; /* of struct xl_exec_cfg */
 };
 
 struct xl_agent_cfg {
@@ -44,6 +45,8 @@ struct xl_agent_cfg {
     int64_t breaker_failures;
     int64_t breaker_cooldown;
     char *compression;
+    char *listen;
+    int64_t push_max_body;
     struct xl_agent_outbox_cfg outbox;
     struct xl_agent_inputs_cfg inputs;
     struct xl_cfg_paths paths; /* resolved at load time, not keys */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/check.h"
 #include "common/units.h"
 #include "fmt.h"
 #include "table.h"
@@ -46,6 +47,9 @@ void xl_cli_args_cleanup(struct xl_cli_args *a)
     xl_free(a->match.v);
     a->match.v = NULL;
     a->match.n = a->match.cap = 0;
+    xl_free(a->where.v);
+    a->where.v = NULL;
+    a->where.n = a->where.cap = 0;
 }
 
 xl_rc xl_cli_check_duration(const char *v, struct xl_err *err)
@@ -99,6 +103,28 @@ xl_rc xl_cli_check_count(const char *v, struct xl_err *err)
         return xl_err_set(err, XL_EINVAL, "expected a number of lines from 0 to %d, got '%s'",
                           XL_CLI_LOGS_MAX_N, v);
     return XL_OK;
+}
+
+xl_rc xl_cli_check_limit(const char *v, struct xl_err *err)
+{
+    char *end;
+    long long n;
+
+    errno = 0;
+    n = strtoll(v, &end, 10);
+    if (!isdigit((unsigned char)v[0]) || *end || errno || n < 1 || n > XL_CLI_LIMIT_MAX)
+        return xl_err_set(err, XL_EINVAL, "expected a number from 1 to %d, got '%s'",
+                          XL_CLI_LIMIT_MAX, v);
+    return XL_OK;
+}
+
+xl_rc xl_cli_check_state(const char *v, struct xl_err *err)
+{
+    enum xl_check_state st;
+
+    if (xl_check_state_parse(v, &st))
+        return XL_OK;
+    return xl_err_set(err, XL_EINVAL, "unknown state '%s' (ok, warning, critical or unknown)", v);
 }
 
 /* "10", "2.5" (seconds) or a duration with a unit ("30s", "500ms"). */

@@ -63,6 +63,37 @@ static const struct xl_cli_opt logs_opts[] = {
     {NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
+static const struct xl_cli_opt checks_opts[] = {
+    {"--host", 0, XL_CLI_OPT_STR, ARG(host), "H", "only checks of host H", NULL},
+    {"--name", 0, XL_CLI_OPT_STR, ARG(check), "N", "only the check called N", NULL},
+    {"--state", 0, XL_CLI_OPT_STR, ARG(state), "S",
+     "only checks in state S: ok, warning, critical or unknown", xl_cli_check_state},
+    {"--since", 0, XL_CLI_OPT_STR, ARG(since), "DUR", "history: changes from DUR ago on",
+     xl_cli_check_duration},
+    {"--limit", 0, XL_CLI_OPT_STR, ARG(limit), "N", "history: the newest N changes (default 100)",
+     xl_cli_check_limit},
+    {NULL, 0, 0, 0, NULL, NULL, NULL},
+};
+
+static const struct xl_cli_opt events_opts[] = {
+    {"--type", 0, XL_CLI_OPT_STR, ARG(type), "T", "only events of type T (default: every type)",
+     NULL},
+    {"--host", 0, XL_CLI_OPT_STR, ARG(host), "H", "only events from host H", NULL},
+    {"--where", 0, XL_CLI_OPT_LIST, ARG(where), "COND",
+     "a field condition KEY OP VALUE, OP one of = != > >= < <=; repeat: all must hold", NULL},
+    {"--since", 0, XL_CLI_OPT_STR, ARG(since), "DUR", "from DUR ago (default: all kept)",
+     xl_cli_check_duration},
+    {"--from", 0, XL_CLI_OPT_STR, ARG(from), "T", "start: 1h (ago), '2026-11-21 08:00', epoch ms",
+     xl_cli_check_time},
+    {"--to", 0, XL_CLI_OPT_STR, ARG(to), "T", "end, the same forms (default now)",
+     xl_cli_check_time},
+    {"--limit", 0, XL_CLI_OPT_STR, ARG(limit), "N", "the newest N events (default 100)",
+     xl_cli_check_limit},
+    {"--follow", 'f', XL_CLI_OPT_FLAG, ARG(follow), NULL,
+     "print events as they are stored, until Ctrl-C", NULL},
+    {NULL, 0, 0, 0, NULL, NULL, NULL},
+};
+
 static int help_main(const struct xl_cli_ctx *c);
 
 static const struct xl_cli_cmd cmds[] = {
@@ -104,6 +135,30 @@ static const struct xl_cli_cmd cmds[] = {
      "the connection drops, until Ctrl-C. --json prints each line's JSON object\n"
      "on one line.",
      NULL, false, logs_opts, NULL, NULL},
+    {"checks", xl_cli_get_and_render,
+     "checks [--host H] [--name N] [--state S]\n"
+     "       checks history [--host H] [--name N] [--since DUR] [--limit N]",
+     "show the state of the agents' checks, or their state changes",
+     "One line per check (a host's check of that name), most severe first\n"
+     "(critical, warning, unknown, ok), then by host and name: HOST NAME STATE,\n"
+     "SINCE (when it entered its state) and the first line of its last OUTPUT.\n"
+     "'checks history' lists the state changes instead, oldest first: TIME HOST\n"
+     "NAME FROM TO OUTPUT (FROM is - for a check's first result).",
+     "history", false, checks_opts, xl_cli_checks_url, xl_cli_checks_render},
+    {"events", xl_cli_events_main,
+     "events [--type T] [--host H] [--where COND]... [--since DUR | --from T]\n"
+     "       [--to T] [--limit N] [-f]",
+     "list custom events, or follow them as they come",
+     "The newest matching events (100 unless --limit says otherwise), oldest\n"
+     "first: TIME HOST TYPE FIELDS, the fields as key=value. --where selects on\n"
+     "fields: a number compares numerically with numeric fields, true or false\n"
+     "with booleans, anything else (or \"quoted\") as text; 'a.b' reaches into an\n"
+     "object; != also holds when the field is missing. With --follow, every new\n"
+     "matching event as the server stores it, one per line, until Ctrl-C (none\n"
+     "from before; events stored while the connection is down are not shown:\n"
+     "list them without -f). --json prints the server's JSON (with -f, each\n"
+     "event's on one line).",
+     NULL, false, events_opts, xl_cli_events_url, xl_cli_events_render},
     {"help", help_main, "help [COMMAND]", "show the help of a command", NULL, "COMMAND", false,
      no_opts, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL, false, NULL, NULL, NULL},

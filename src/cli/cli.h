@@ -18,8 +18,11 @@
 #include "common/buf.h"
 #include "common/rc.h"
 
+struct xl_sse_event; /* sse.h */
+
 #define XL_CLI_DEFAULT_SERVER "http://127.0.0.1:21002"
 #define XL_CLI_DEFAULT_TIMEOUT_MS 10000
+#define XL_CLI_LIMIT_MAX 10000 /* the server's largest page */
 
 /* Exit codes (sysexits' EX_USAGE for usage errors). */
 #define XL_CLI_EXIT_OK 0
@@ -60,6 +63,12 @@ struct xl_cli_args {
     const char *grep;  /* full-text query */
     const char *lines; /* -n N, checked by xl_cli_check_count */
     bool follow;
+    /* checks, events */
+    const char *check; /* --name: a check's name */
+    const char *state; /* --state */
+    const char *type;  /* --type: an event type */
+    struct xl_cli_list where;
+    const char *limit; /* --limit N, checked by xl_cli_check_limit */
 };
 
 /* One invocation: the arguments, where output goes, and the clock (so that
@@ -160,6 +169,8 @@ xl_rc xl_cli_check_time(const char *v, struct xl_err *err);
 xl_rc xl_cli_check_selector(const char *v, struct xl_err *err);
 xl_rc xl_cli_check_agg(const char *v, struct xl_err *err);
 xl_rc xl_cli_check_count(const char *v, struct xl_err *err); /* 0..XL_CLI_LOGS_MAX_N */
+xl_rc xl_cli_check_limit(const char *v, struct xl_err *err); /* 1..XL_CLI_LIMIT_MAX */
+xl_rc xl_cli_check_state(const char *v, struct xl_err *err); /* ok|warning|critical|unknown */
 
 /* Print the option table as aligned "  --name META  help" lines. */
 void xl_cli_opts_print(const struct xl_cli_opt *opts, FILE *out);
@@ -174,6 +185,11 @@ xl_rc xl_cli_url_filters(struct xl_buf *url, const struct xl_cli_args *a);
  * written to tmp (tmplen bytes). */
 const char *xl_cli_json_text(json_t *v, const char *dflt, char *tmp, size_t tmplen);
 
+/* The members of obj as "k=v" joined by sep into b (reset first): strings
+ * as they are, objects and arrays as compact JSON; "-" when empty.
+ * XL_ENOMEM, XL_ETOOBIG (b's limit). */
+xl_rc xl_cli_kv_text(json_t *obj, const char *sep, struct xl_buf *b);
+
 xl_rc xl_cli_agents_url(const struct xl_cli_ctx *c, struct xl_buf *url, struct xl_err *err);
 xl_rc xl_cli_agents_render(const struct xl_cli_ctx *c, json_t *root, struct xl_err *err);
 xl_rc xl_cli_metrics_url(const struct xl_cli_ctx *c, struct xl_buf *url, struct xl_err *err);
@@ -182,6 +198,46 @@ xl_rc xl_cli_series_url(const struct xl_cli_ctx *c, struct xl_buf *url, struct x
 xl_rc xl_cli_series_render(const struct xl_cli_ctx *c, json_t *root, struct xl_err *err);
 xl_rc xl_cli_query_url(const struct xl_cli_ctx *c, struct xl_buf *url, struct xl_err *err);
 xl_rc xl_cli_query_render(const struct xl_cli_ctx *c, json_t *root, struct xl_err *err);
+
+/* ---- cmd_checks.c: `xluo checks`, `xluo checks history` ---- */
+
+#define XL_CLI_CHECKS_OUTPUT_COLS 60 /* longest OUTPUT cell, in characters */
+
+/* /api/v1/checks, or /api/v1/checks/history for the positional "history". */
+xl_rc xl_cli_checks_url(const struct xl_cli_ctx *c, struct xl_buf *url, struct xl_err *err);
+/* HOST NAME STATE SINCE OUTPUT, or for history TIME HOST NAME FROM TO
+ * OUTPUT (oldest first). */
+xl_rc xl_cli_checks_render(const struct xl_cli_ctx *c, json_t *root, struct xl_err *err);
+
+/* ---- cmd_events.c: `xluo events` ---- */
+
+/* `xluo events`: a table of events, or with -f each new one as it comes. */
+int xl_cli_events_main(const struct xl_cli_ctx *c);
+/* /api/v1/events for the arguments, and /api/v1/stream for -f (type=event
+ * without --type). */
+xl_rc xl_cli_events_url(const struct xl_cli_ctx *c, struct xl_buf *url, struct xl_err *err);
+xl_rc xl_cli_events_stream_url(const struct xl_cli_ctx *c, struct xl_buf *url,
+                               struct xl_err *err);
+/* TIME HOST TYPE FIELDS, oldest first. */
+xl_rc xl_cli_events_render(const struct xl_cli_ctx *c, json_t *root, struct xl_err *err);
+/* One streamed SSE event: a "record" printed as a line (its JSON with
+ * --json), a "dropped" noted on c->err, others ignored. */
+xl_rc xl_cli_events_on_event(const struct xl_cli_ctx *c, const struct xl_sse_event *ev,
+                             struct xl_err *err);
+
+/* ---- follow.c: following a stream of Server-Sent Events ---- */
+
+/* Handle one event of a followed stream; an error stops following. */
+typedef xl_rc (*xl_cli_event_fn)(const struct xl_cli_ctx *c, const struct xl_sse_event *ev,
+                                 struct xl_err *err);
+
+/* GET the stream at url and hand each event to on_event until Ctrl-C
+ * (or an error of on_event, or an answer that retrying will not change),
+ * reconnecting with backoff when the connection fails or ends. Each
+ * connection sends Last-Event-ID: the last id the stream gave, or last_id
+ * (NULL or "": none) before it gave any. Returns the exit code. */
+int xl_cli_follow(const struct xl_cli_ctx *c, const char *url, const char *last_id,
+                  xl_cli_event_fn on_event);
 
 /* ---- cmd_logs.c: `xluo logs`, search and follow ---- */
 
@@ -203,7 +259,6 @@ xl_rc xl_cli_logs_print_row(const struct xl_cli_ctx *c, json_t *row, struct xl_e
 
 /* Follow-mode state machine pieces, exposed for tests: handle one SSE
  * event (a "log" is printed, a "dropped" noted on c->err). */
-struct xl_sse_event;
 xl_rc xl_cli_logs_on_event(const struct xl_cli_ctx *c, const struct xl_sse_event *ev,
                            struct xl_err *err);
 

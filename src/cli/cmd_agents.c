@@ -1,6 +1,7 @@
 /* xluo: `xluo agents` — the agents the server knows. */
 #include "cli.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/alloc.h"
@@ -36,8 +37,7 @@ xl_rc xl_cli_agents_url(const struct xl_cli_ctx *c, struct xl_buf *url, struct x
     return XL_OK;
 }
 
-/* "k=v,k=v" of a labels object into b (reset first); "-" when empty. */
-static xl_rc labels_text(json_t *labels, struct xl_buf *b)
+xl_rc xl_cli_kv_text(json_t *obj, const char *sep, struct xl_buf *b)
 {
     const char *k;
     json_t *v;
@@ -45,10 +45,19 @@ static xl_rc labels_text(json_t *labels, struct xl_buf *b)
     xl_rc rc = XL_OK;
 
     xl_buf_reset(b);
-    json_object_foreach(labels, k, v)
+    json_object_foreach(obj, k, v)
     {
-        if ((rc = xl_buf_printf(b, "%s%s=%s", b->len ? "," : "", k,
-                                xl_cli_json_text(v, "", tmp, sizeof(tmp)))) != XL_OK)
+        if ((rc = xl_buf_printf(b, "%s%s=", b->len ? sep : "", k)) != XL_OK)
+            return rc;
+        if (json_is_object(v) || json_is_array(v)) {
+            char *j = json_dumps(v, JSON_COMPACT);
+
+            rc = j ? xl_buf_adds(b, j) : XL_ENOMEM;
+            free(j);
+        } else {
+            rc = xl_buf_adds(b, xl_cli_json_text(v, "null", tmp, sizeof(tmp)));
+        }
+        if (rc != XL_OK)
             return rc;
     }
     return b->len ? XL_OK : xl_buf_adds(b, "-");
@@ -127,7 +136,7 @@ xl_rc xl_cli_agents_render(const struct xl_cli_ctx *c, json_t *root, struct xl_e
             xl_cli_fmt_ago((int64_t)json_number_value(seen), c->now_ms, ago, sizeof(ago));
         else
             snprintf(ago, sizeof(ago), "never");
-        if (labels_text(json_object_get(ag, "labels"), &labels) != XL_OK)
+        if (xl_cli_kv_text(json_object_get(ag, "labels"), ",", &labels) != XL_OK)
             goto out_nomem;
         health_cells(ag, outbox, backlog, dropped);
         const char *cells[NCOLS] = {

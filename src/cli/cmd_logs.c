@@ -1,19 +1,11 @@
 /* xluo: `xluo logs` — the newest log lines, oldest first like tail, and with
  * -f every new line as the server stores it (Server-Sent Events on
- * /api/v1/logs/stream, reconnecting with Last-Event-ID). */
+ * /api/v1/logs/stream, reconnecting with Last-Event-ID: follow.c). */
 #include "cli.h"
 
-#include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include <curl/curl.h>
-
-#include "common/alloc.h"
-#include "common/daemon.h"
-#include "common/units.h"
 #include "fmt.h"
 #include "http.h"
 #include "sse.h"
@@ -21,30 +13,6 @@
 #define LOGS_DEFAULT_N 100
 #define LOGS_FOLLOW_DEFAULT_N 10
 #define LOGS_PAGE_MAX 10000 /* the server's largest page */
-#define FOLLOW_BACKOFF_MIN_MS 500
-#define FOLLOW_BACKOFF_MAX_MS 30000
-#define FOLLOW_IDLE_S 45 /* the server pings every 15 s */
-#define FOLLOW_ERRBODY_MAX (64u << 10)
-
-/* Append key=time: a duration back from now as written (the server
- * resolves it), anything else as epoch ms. */
-static xl_rc time_param(const struct xl_cli_ctx *c, struct xl_buf *url, const char *key,
-                        const char *s, struct xl_err *err)
-{
-    char num[32];
-    int64_t ms;
-    bool rel;
-    xl_rc rc;
-
-    if ((rc = xl_cli_time_parse(s, c->now_ms, &ms, &rel, err)) != XL_OK) {
-        xl_err_prefix(err, "--%s: ", key);
-        return rc;
-    }
-    if (rel)
-        return xl_cli_url_param(url, key, s);
-    snprintf(num, sizeof(num), "%lld", (long long)ms);
-    return xl_cli_url_param(url, key, num);
-}
 
 xl_rc xl_cli_logs_url(const struct xl_cli_ctx *c, bool stream, size_t limit, int64_t cursor,
                       struct xl_buf *url, struct xl_err *err)
@@ -63,10 +31,10 @@ xl_rc xl_cli_logs_url(const struct xl_cli_ctx *c, bool stream, size_t limit, int
         return XL_OK;
     if (a->since && (rc = xl_cli_url_param(url, "from", a->since)))
         goto out_url;
-    if (a->from && (rc = time_param(c, url, "from", a->from, err)) != XL_OK)
+    if (a->from && (rc = xl_cli_url_time(url, "from", "--from", a->from, c->now_ms, err)) != XL_OK)
         return rc == XL_EINVAL ? rc
                                : xl_err_set(err, rc, "cannot build the URL: %s", xl_rc_str(rc));
-    if (a->to && (rc = time_param(c, url, "to", a->to, err)) != XL_OK)
+    if (a->to && (rc = xl_cli_url_time(url, "to", "--to", a->to, c->now_ms, err)) != XL_OK)
         return rc == XL_EINVAL ? rc
                                : xl_err_set(err, rc, "cannot build the URL: %s", xl_rc_str(rc));
     snprintf(num, sizeof(num), "%zu", limit);
@@ -80,16 +48,6 @@ xl_rc xl_cli_logs_url(const struct xl_cli_ctx *c, bool stream, size_t limit, int
     return XL_OK;
 out_url:
     return xl_err_set(err, rc, "cannot build the URL: %s", xl_rc_str(rc));
-}
-
-/* s with control characters other than tab and newline as '?'. */
-static void put_clean(const char *s, size_t n, FILE *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-
-        fputc((ch < 0x20 && ch != '\t' && ch != '\n') || ch == 0x7f ? '?' : ch, out);
-    }
 }
 
 xl_rc xl_cli_logs_print_row(const struct xl_cli_ctx *c, json_t *row, struct xl_err *err)
@@ -115,9 +73,9 @@ xl_rc xl_cli_logs_print_row(const struct xl_cli_ctx *c, json_t *row, struct xl_e
     }
     xl_cli_fmt_time(json_integer_value(ts), true, when, sizeof(when));
     fprintf(c->out, "%s ", when);
-    put_clean(host ? host : "-", strlen(host ? host : "-"), c->out);
+    xl_cli_put_clean(host ? host : "-", strlen(host ? host : "-"), c->out);
     fputc(' ', c->out);
-    put_clean(file ? file : "-", strlen(file ? file : "-"), c->out);
+    xl_cli_put_clean(file ? file : "-", strlen(file ? file : "-"), c->out);
     fputs(": ", c->out);
     if (part > 0) {
         if (parts > 0)
@@ -125,7 +83,7 @@ xl_rc xl_cli_logs_print_row(const struct xl_cli_ctx *c, json_t *row, struct xl_e
         else
             fprintf(c->out, "[%lld/?] ", (long long)part);
     }
-    put_clean(json_string_value(line), json_string_length(line), c->out);
+    xl_cli_put_clean(json_string_value(line), json_string_length(line), c->out);
     fputc('\n', c->out);
     return XL_OK;
 }
@@ -264,231 +222,24 @@ xl_rc xl_cli_logs_on_event(const struct xl_cli_ctx *c, const struct xl_sse_event
     return rc;
 }
 
-/* ---- follow ---- */
-
-static volatile sig_atomic_t interrupted;
-
-static void on_interrupt(int sig)
-{
-    interrupted = 1;
-}
-
-struct follow {
-    const struct xl_cli_ctx *c;
-    CURL *h;
-    struct xl_sse sse;
-    long status;
-    struct xl_buf errbody;
-    bool got_bytes; /* something came on this connection */
-    xl_rc rc;       /* why we stopped the transfer ourselves */
-    struct xl_err err;
-};
-
-static int follow_event(void *ctx, const struct xl_sse_event *ev)
-{
-    struct follow *f = ctx;
-
-    f->rc = xl_cli_logs_on_event(f->c, ev, &f->err);
-    return f->rc != XL_OK;
-}
-
-static size_t follow_data(char *p, size_t size, size_t n, void *ud)
-{
-    struct follow *f = ud;
-    size_t len = size * n;
-    xl_rc rc;
-
-    if (!f->status)
-        curl_easy_getinfo(f->h, CURLINFO_RESPONSE_CODE, &f->status);
-    if (f->status != 200) {
-        size_t room = f->errbody.max - f->errbody.len;
-
-        xl_buf_add(&f->errbody, p, len < room ? len : room);
-        return len;
-    }
-    f->got_bytes = true;
-    rc = xl_sse_feed(&f->sse, p, len);
-    if (rc == XL_ESTATE)
-        return 0; /* f->rc and f->err say why */
-    if (rc != XL_OK) {
-        f->rc = xl_err_set(&f->err, rc, "the server sent an event of more than %u MiB",
-                           XL_SSE_MAX_LINE >> 20);
-        return 0;
-    }
-    if (fflush(f->c->out) != 0 || ferror(f->c->out)) {
-        f->rc = xl_err_set(&f->err, XL_EIO, "cannot write the output");
-        return 0;
-    }
-    return len;
-}
-
-static int follow_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-                           curl_off_t ulnow)
-{
-    return interrupted ? 1 : 0;
-}
-
-/* One connection to the stream, until it ends. *retry says whether to
- * connect again (the connection failed or ended) or give up (an answer
- * that will not change, or an error of ours); err says what happened. */
-static xl_rc stream_once(struct follow *f, const char *url, bool *retry, struct xl_err *err)
-{
-    const struct xl_cli_args *a = &f->c->args;
-    char errbuf[CURL_ERROR_SIZE] = "";
-    struct curl_slist *hdrs = NULL, *tmp;
-    char *auth = NULL, *last = NULL;
-    json_t *root = NULL;
-    CURLcode code;
-    xl_rc rc = XL_OK;
-
-    *retry = false;
-    if (!(f->h = curl_easy_init()))
-        return xl_err_set(err, XL_ENOMEM, "cannot start a transfer (curl_easy_init)");
-    if (!(tmp = curl_slist_append(hdrs, "Accept: text/event-stream")))
-        goto out_nomem;
-    hdrs = tmp;
-    if (a->token && *a->token) {
-        if (!(auth = xl_asprintf("Authorization: Bearer %s", a->token)) ||
-            !(tmp = curl_slist_append(hdrs, auth)))
-            goto out_nomem;
-        hdrs = tmp;
-    }
-    if (*xl_sse_last_id(&f->sse)) {
-        if (!(last = xl_asprintf("Last-Event-ID: %s", xl_sse_last_id(&f->sse))) ||
-            !(tmp = curl_slist_append(hdrs, last)))
-            goto out_nomem;
-        hdrs = tmp;
-    }
-    curl_easy_setopt(f->h, CURLOPT_URL, url);
-    curl_easy_setopt(f->h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(f->h, CURLOPT_USERAGENT, "xluo/" XL_VERSION);
-    curl_easy_setopt(f->h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(f->h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(f->h, CURLOPT_WRITEFUNCTION, follow_data);
-    curl_easy_setopt(f->h, CURLOPT_WRITEDATA, f);
-    curl_easy_setopt(f->h, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(f->h, CURLOPT_XFERINFOFUNCTION, follow_progress);
-    curl_easy_setopt(f->h, CURLOPT_XFERINFODATA, f);
-    curl_easy_setopt(f->h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(f->h, CURLOPT_CONNECTTIMEOUT_MS, (long)a->timeout_ms);
-    /* No overall timeout: a stream is long. A silent one is dead. */
-    curl_easy_setopt(f->h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(f->h, CURLOPT_LOW_SPEED_TIME, (long)FOLLOW_IDLE_S);
-    curl_easy_setopt(f->h, CURLOPT_TCP_KEEPALIVE, 1L);
-    code = curl_easy_perform(f->h);
-    if (interrupted)
-        goto out;
-    if (f->rc != XL_OK) {
-        rc = f->rc;
-        *err = f->err;
-        goto out;
-    }
-    if (f->status && f->status != 200) {
-        rc = xl_cli_decode(f->status, f->errbody.data, f->errbody.len, &root, err);
-        if (rc == XL_OK) /* a 2xx other than 200: not a stream */
-            rc = xl_err_set(err, XL_EPROTO, "the server answered HTTP %ld without a stream",
-                            f->status);
-        /* Overload (503 "too many streams", 429), a proxy whose server
-         * restarts (502, 504), a passing failure (500): try again. */
-        *retry = f->status == 429 || f->status == 500 || f->status == 502 ||
-                 f->status == 503 || f->status == 504;
-        goto out;
-    }
-    *retry = true;
-    if (code == CURLE_OK)
-        rc = xl_err_set(err, XL_ECONN, "the server closed the stream");
-    else if (code == CURLE_OPERATION_TIMEDOUT && f->got_bytes)
-        rc = xl_err_set(err, XL_ETIMEOUT, "the stream was silent for %ds", FOLLOW_IDLE_S);
-    else
-        rc = xl_err_set(err, XL_ECONN, "the stream from %s failed: %s", a->server,
-                        errbuf[0] ? errbuf : curl_easy_strerror(code));
-    goto out;
-out_nomem:
-    rc = xl_err_set(err, XL_ENOMEM, "out of memory");
-out:
-    json_decref(root);
-    if (auth) {
-        memset(auth, 0, strlen(auth)); /* the token */
-        xl_free(auth);
-    }
-    xl_free(last);
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(f->h);
-    f->h = NULL;
-    return rc;
-}
-
-/* Sleep ms, or less when interrupted. */
-static void pause_ms(int64_t ms)
-{
-    while (ms > 0 && !interrupted) {
-        struct timespec ts = {0, 50 * 1000000L};
-
-        if (ms < 50)
-            ts.tv_nsec = (long)ms * 1000000L;
-        nanosleep(&ts, NULL);
-        ms -= 50;
-    }
-}
-
 /* Print every new line from after since_id until Ctrl-C. Returns the exit
  * code. */
 static int follow(const struct xl_cli_ctx *c, int64_t since_id)
 {
-    struct sigaction sa = {.sa_handler = on_interrupt}, old_int, old_term;
-    struct follow f = {.c = c};
     struct xl_err err = {0};
     struct xl_buf url;
-    int64_t backoff = FOLLOW_BACKOFF_MIN_MS;
-    char id[32], wait[32];
-    bool retry;
-    int code = XL_CLI_EXIT_OK;
+    char id[32];
+    int code;
     xl_rc rc;
 
     xl_buf_init(&url, XL_CLI_MAX_URL);
-    xl_buf_init(&f.errbody, FOLLOW_ERRBODY_MAX);
-    xl_sse_init(&f.sse, follow_event, &f);
     snprintf(id, sizeof(id), "%lld", (long long)since_id);
-    if ((rc = xl_cli_logs_url(c, true, 0, 0, &url, &err)) != XL_OK ||
-        (rc = xl_sse_set_id(&f.sse, id)) != XL_OK) {
+    if ((rc = xl_cli_logs_url(c, true, 0, 0, &url, &err)) != XL_OK) {
         fprintf(c->err, "xluo: %s\n", rc == XL_ENOMEM ? "out of memory" : err.msg);
         code = XL_CLI_EXIT_FAIL;
-        goto out;
+    } else {
+        code = xl_cli_follow(c, url.data, id, xl_cli_logs_on_event);
     }
-    interrupted = 0;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    for (;;) {
-        f.status = 0;
-        f.got_bytes = false;
-        f.rc = XL_OK;
-        xl_buf_reset(&f.errbody);
-        xl_sse_reset(&f.sse);
-        xl_err_clear(&err);
-        rc = stream_once(&f, url.data, &retry, &err);
-        fflush(c->out);
-        if (interrupted)
-            break;
-        if (!retry) {
-            fprintf(c->err, "xluo: %s\n", err.msg[0] ? err.msg : xl_rc_str(rc));
-            code = xl_cli_exit_code(rc);
-            break;
-        }
-        if (f.got_bytes)
-            backoff = FOLLOW_BACKOFF_MIN_MS;
-        xl_duration_fmt(backoff, wait, sizeof(wait));
-        fprintf(c->err, "xluo: %s; reconnecting in %s\n", err.msg, wait);
-        pause_ms(backoff);
-        if (interrupted)
-            break;
-        backoff = backoff * 2 > FOLLOW_BACKOFF_MAX_MS ? FOLLOW_BACKOFF_MAX_MS : backoff * 2;
-    }
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-out:
-    xl_sse_cleanup(&f.sse);
-    xl_buf_cleanup(&f.errbody);
     xl_buf_cleanup(&url);
     return code;
 }

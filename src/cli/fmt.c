@@ -93,6 +93,53 @@ void xl_cli_fmt_value(double v, char *out, size_t outlen)
         snprintf(out, outlen, "%.6g", v);
 }
 
+void xl_cli_fmt_clip(const char *s, size_t max_cols, char *out, size_t outlen)
+{
+    size_t len = strcspn(s, "\r\n"), cols = 0, cut = len;
+    bool clipped;
+
+    if (outlen < 4) {
+        if (outlen)
+            out[0] = '\0';
+        return;
+    }
+    if (max_cols < 4)
+        max_cols = 4;
+    /* cut: where the code point after the first max_cols - 3 starts. */
+    for (size_t i = 0; i < len; i++) {
+        if (((unsigned char)s[i] & 0xc0) == 0x80)
+            continue;
+        if (cols == max_cols - 3)
+            cut = i;
+        cols++;
+    }
+    clipped = cols > max_cols;
+    if (clipped)
+        len = cut;
+    if (len + (clipped ? 3 : 0) >= outlen) {
+        /* The buffer is the limit: back to the start of a code point. */
+        clipped = true;
+        len = outlen - 4;
+        while (len > 0 && ((unsigned char)s[len] & 0xc0) == 0x80)
+            len--;
+    }
+    memcpy(out, s, len);
+    if (clipped) {
+        memcpy(out + len, "...", 3);
+        len += 3;
+    }
+    out[len] = '\0';
+}
+
+void xl_cli_put_clean(const char *s, size_t n, FILE *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+
+        fputc((ch < 0x20 && ch != '\t' && ch != '\n') || ch == 0x7f ? '?' : ch, out);
+    }
+}
+
 void xl_cli_fmt_time(int64_t ms, bool with_ms, char *out, size_t outlen)
 {
     time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);

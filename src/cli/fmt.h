@@ -26,6 +26,15 @@ void xl_cli_fmt_duration(int64_t ms, char *out, size_t outlen);
  * without exponent or fraction, the rest as %.6g; "NaN", "+Inf", "-Inf". */
 void xl_cli_fmt_value(double v, char *out, size_t outlen);
 
+/* The first line of s cut to at most max_cols code points for a table
+ * cell, "..." ending a cut one, into out (outlen bytes; the cut is on a
+ * code point boundary). */
+void xl_cli_fmt_clip(const char *s, size_t max_cols, char *out, size_t outlen);
+
+/* Write s[0..n) on out with control characters other than tab and newline
+ * as '?', so that data from the server cannot drive the terminal. */
+void xl_cli_put_clean(const char *s, size_t n, FILE *out);
+
 /* ms since the epoch as local time "2026-11-21 08:50:00", with ".123"
  * appended when with_ms. */
 void xl_cli_fmt_time(int64_t ms, bool with_ms, char *out, size_t outlen);

@@ -7,6 +7,7 @@
 
 #include "common/alloc.h"
 #include "common/daemon.h"
+#include "fmt.h"
 
 xl_rc xl_cli_url_start(struct xl_buf *url, const char *base, const char *path)
 {
@@ -83,6 +84,24 @@ static xl_rc transfer_error(CURL *h, CURLcode code, const char *errbuf, const ch
         return xl_err_set(err, XL_ECONN, "the connection to the server at %s failed: %s", server,
                           why);
     }
+}
+
+xl_rc xl_cli_url_time(struct xl_buf *url, const char *key, const char *opt, const char *s,
+                      int64_t now_ms, struct xl_err *err)
+{
+    char num[32];
+    int64_t ms;
+    bool rel;
+    xl_rc rc;
+
+    if ((rc = xl_cli_time_parse(s, now_ms, &ms, &rel, err)) != XL_OK) {
+        xl_err_prefix(err, "%s: ", opt);
+        return rc;
+    }
+    if (rel)
+        return xl_cli_url_param(url, key, s);
+    snprintf(num, sizeof(num), "%lld", (long long)ms);
+    return xl_cli_url_param(url, key, num);
 }
 
 xl_rc xl_cli_http_get(const char *url, const char *server, const char *token, int64_t timeout_ms,

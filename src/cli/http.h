@@ -25,6 +25,13 @@ xl_rc xl_cli_url_start(struct xl_buf *url, const char *base, const char *path);
  * (curl_easy_escape). A NULL value appends nothing. XL_ENOMEM, XL_ETOOBIG. */
 xl_rc xl_cli_url_param(struct xl_buf *url, const char *key, const char *value);
 
+/* Append key=time for the value s of option opt (--from): a duration back
+ * from now as written (the server resolves it), any other form of
+ * xl_cli_time_parse as epoch ms. XL_EINVAL naming opt, XL_ENOMEM,
+ * XL_ETOOBIG. */
+xl_rc xl_cli_url_time(struct xl_buf *url, const char *key, const char *opt, const char *s,
+                      int64_t now_ms, struct xl_err *err);
+
 /* GET url with "Authorization: Bearer token" (unless token is NULL or
  * empty) within timeout_ms (0: none). Fills *status and body (initialised).
  * Errors, with the message for the user: XL_ECONN (cannot reach server,

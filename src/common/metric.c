@@ -33,6 +33,15 @@ bool xl_label_name_valid(const char *s)
     return true;
 }
 
+json_t *xl_json_from_number(double v)
+{
+    if (isnan(v))
+        return json_string("NaN");
+    if (isinf(v))
+        return json_string(v > 0 ? "+Inf" : "-Inf");
+    return json_real(v);
+}
+
 bool xl_json_number(const json_t *v, double *out)
 {
     const char *s;

@@ -34,6 +34,9 @@ static inline void xl_sink_emit(const struct xl_sample_sink *s, const char *name
 /* A sample value from JSON: a number, or one of the strings "NaN", "+Inf",
  * "-Inf", "Inf" (how the protocol and the API write non-finite values). */
 bool xl_json_number(const json_t *v, double *out);
+/* The reverse: a JSON number, or "NaN", "+Inf", "-Inf" (JSON has no
+ * literal for them). A new reference, NULL when out of memory. */
+json_t *xl_json_from_number(double v);
 
 bool xl_metric_name_valid(const char *s);
 bool xl_label_name_valid(const char *s);

@@ -2,6 +2,7 @@
  * JSON API (docs/api.md). */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,10 +78,80 @@ static void agent_metrics(struct xl_server *s, struct xl_buf *b)
     }
 }
 
+/* The consumers' queues and counters, and the check and event stores. */
+static void store_metrics(struct xl_server *s, struct xl_buf *b)
+{
+    static const struct {
+        const char *name, *type, *help;
+        size_t off;
+    } fams[] = {
+        {"xluo_consumer_queued", "gauge", "Batch parts queued or being stored, per consumer.",
+         offsetof(struct xl_consumer_stats, queued)},
+        {"xluo_consumer_parts_total", "counter", "Batch parts stored (or failed), per consumer.",
+         offsetof(struct xl_consumer_stats, parts)},
+        {"xluo_consumer_records_total", "counter", "Records in those parts, per consumer.",
+         offsetof(struct xl_consumer_stats, records)},
+        {"xluo_consumer_commits_total", "counter",
+         "Store calls, per consumer (a group of parts is one).",
+         offsetof(struct xl_consumer_stats, commits)},
+        {"xluo_consumer_errors_total", "counter", "Batch parts that failed, per consumer.",
+         offsetof(struct xl_consumer_stats, errors)},
+        {"xluo_consumer_busy_total", "counter",
+         "Batches refused (503) because the consumer's queue was full.",
+         offsetof(struct xl_consumer_stats, busy)},
+    };
+    struct xl_consumer_stats cst[XL_KIND_COUNT];
+    struct xl_checkstore_stats cs;
+    struct xl_eventstore_stats es;
+
+    xl_consumers_get_stats(s->consumers, cst);
+    for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+        xl_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", fams[f].name, fams[f].help,
+                      fams[f].name, fams[f].type);
+        for (int k = 0; k < XL_KIND_COUNT; k++)
+            xl_buf_printf(b, "%s{consumer=\"%s\"} %llu\n", fams[f].name, cst[k].name,
+                          (unsigned long long)*(const uint64_t *)((const char *)&cst[k] +
+                                                                   fams[f].off));
+    }
+    xl_checkstore_get_stats(s->checks, &cs);
+    xl_eventstore_get_stats(s->events, &es);
+    xl_buf_printf(b,
+                  "# HELP xluo_checks Checks known to the check store.\n"
+                  "# TYPE xluo_checks gauge\n"
+                  "xluo_checks %llu\n"
+                  "# HELP xluo_check_results_total Check results stored.\n"
+                  "# TYPE xluo_check_results_total counter\n"
+                  "xluo_check_results_total %llu\n"
+                  "# HELP xluo_check_results_ignored_total Check results no newer than the "
+                  "stored one (resent), ignored.\n"
+                  "# TYPE xluo_check_results_ignored_total counter\n"
+                  "xluo_check_results_ignored_total %llu\n"
+                  "# HELP xluo_check_state_changes_total Check state changes.\n"
+                  "# TYPE xluo_check_state_changes_total counter\n"
+                  "xluo_check_state_changes_total %llu\n"
+                  "# HELP xluo_events_rows Events in the event store.\n"
+                  "# TYPE xluo_events_rows gauge\n"
+                  "xluo_events_rows %llu\n"
+                  "# HELP xluo_events_stored_total Events stored.\n"
+                  "# TYPE xluo_events_stored_total counter\n"
+                  "xluo_events_stored_total %llu\n"
+                  "# HELP xluo_events_duplicates_total Events received again and not stored "
+                  "twice.\n"
+                  "# TYPE xluo_events_duplicates_total counter\n"
+                  "xluo_events_duplicates_total %llu\n"
+                  "# HELP xluo_events_deleted_total Events deleted by retention.\n"
+                  "# TYPE xluo_events_deleted_total counter\n"
+                  "xluo_events_deleted_total %llu\n",
+                  (unsigned long long)cs.checks, (unsigned long long)cs.results,
+                  (unsigned long long)cs.ignored, (unsigned long long)cs.changes,
+                  (unsigned long long)es.rows, (unsigned long long)es.inserted,
+                  (unsigned long long)es.duplicates, (unsigned long long)es.deleted);
+}
+
 static void h_metrics(void *app, struct xl_http_req *req, struct xl_http_resp *resp)
 {
     static const char *const reasons[XL_REJECT_COUNT] = {
-        "parse", "invalid", "too_big", "unknown_agent", "store", "busy", "encoding"};
+        "parse", "invalid", "too_big", "unknown_agent", "store", "busy", "encoding", "queue_full"};
     struct xl_server *s = app;
     struct xl_http_stats hs;
     struct xl_tsdb_stats ts;
@@ -203,11 +274,13 @@ static void h_metrics(void *app, struct xl_http_req *req, struct xl_http_resp *r
                   "xluo_logs_deleted_total %llu\n",
                   (unsigned long long)ls.rows, (unsigned long long)ls.bytes,
                   (unsigned long long)ls.duplicates, (unsigned long long)ls.deleted);
+    store_metrics(s, b);
     xl_buf_printf(b,
-                  "# HELP xluo_live_subscribers Open live log streams.\n"
+                  "# HELP xluo_live_subscribers Open live streams (logs and records).\n"
                   "# TYPE xluo_live_subscribers gauge\n"
                   "xluo_live_subscribers %llu\n"
-                  "# HELP xluo_live_dropped_total Lines not streamed to a client that fell behind.\n"
+                  "# HELP xluo_live_dropped_total Records not streamed to a client that fell "
+                  "behind.\n"
                   "# TYPE xluo_live_dropped_total counter\n"
                   "xluo_live_dropped_total %llu\n",
                   (unsigned long long)xl_live_subscribers(s->live),
@@ -310,101 +383,6 @@ static void h_heartbeat(void *app, struct xl_http_req *req, struct xl_http_resp 
     json_decref(body);
 }
 
-/* Merge record labels with the agent's host and labels (record wins) into
- * samples. Returns XL_ENOMEM. */
-static xl_rc build_samples(const struct xl_ingest_batch *b, const struct xl_agent_snapshot *ag,
-                           struct xl_tsdb_sample **out_s, struct xl_label **out_l)
-{
-    size_t extra = ag->nlabels + 1, total = 0;
-    struct xl_tsdb_sample *smp;
-    struct xl_label *lab, *p;
-
-    for (size_t i = 0; i < b->nmetrics; i++)
-        total += b->metrics[i].nlabels + extra;
-    smp = xl_calloc(b->nmetrics ? b->nmetrics : 1, sizeof(*smp));
-    lab = xl_calloc(total ? total : 1, sizeof(*lab));
-    if (!smp || !lab) {
-        xl_free(smp);
-        xl_free(lab);
-        return XL_ENOMEM;
-    }
-    p = lab;
-    for (size_t i = 0; i < b->nmetrics; i++) {
-        const struct xl_ingest_metric *m = &b->metrics[i];
-        struct xl_label *start = p;
-        memcpy(p, m->labels, m->nlabels * sizeof(*p));
-        p += m->nlabels;
-        for (size_t e = 0; e < extra; e++) {
-            const char *n = e == 0 ? "host" : ag->labels[e - 1].name;
-            const char *v = e == 0 ? ag->host : ag->labels[e - 1].value;
-            bool set = false;
-            for (size_t j = 0; j < m->nlabels && !set; j++)
-                set = strcmp(m->labels[j].name, n) == 0;
-            if (!set) {
-                p->name = n;
-                p->value = v;
-                p++;
-            }
-        }
-        smp[i].name = m->name;
-        smp[i].labels = start;
-        smp[i].nlabels = (size_t)(p - start);
-        smp[i].ts_ms = m->ts_ms;
-        smp[i].value = m->value;
-    }
-    *out_s = smp;
-    *out_l = lab;
-    return XL_OK;
-}
-
-/* Store the batch's log lines, then publish the new ones to live
- * subscribers (repeats of lines already stored are not published). */
-static xl_rc store_logs(struct xl_server *s, const struct xl_ingest_batch *b,
-                        const struct xl_agent_snapshot *ag, struct xl_err *err)
-{
-    struct xl_log_rec *recs = xl_calloc(b->nlogs, sizeof(*recs));
-    struct xl_log_row *rows = xl_calloc(b->nlogs, sizeof(*rows));
-    int64_t *ids = xl_calloc(b->nlogs, sizeof(*ids));
-    size_t nnew = 0;
-    xl_rc rc;
-
-    if (!recs || !rows || !ids) {
-        rc = xl_err_set(err, XL_ENOMEM, "out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < b->nlogs; i++) {
-        const struct xl_ingest_log *l = &b->logs[i];
-        recs[i] = (struct xl_log_rec){.host = ag->host, .agent_id = b->agent_id,
-                                      .input = l->input, .path = l->file,
-                                      .file_uid = l->file_uid, .offset = l->offset,
-                                      .part = l->part, .parts = l->parts, .ts_ms = l->ts_ms,
-                                      .line = l->text, .len = l->len, .filters = l->matched};
-    }
-    if ((rc = xl_logstore_append(s->logs, recs, b->nlogs, ids, err)) != XL_OK)
-        goto out;
-    for (size_t i = 0; i < b->nlogs; i++) {
-        if (!ids[i])
-            continue;
-        rows[nnew++] = (struct xl_log_row){.id = ids[i], .ts_ms = recs[i].ts_ms,
-                                           .host = recs[i].host, .agent_id = recs[i].agent_id,
-                                           .input = recs[i].input, .path = recs[i].path,
-                                           .line = recs[i].line, .len = recs[i].len,
-                                           .filters = recs[i].filters,
-                                           .file_uid = recs[i].file_uid,
-                                           .offset = recs[i].offset, .part = recs[i].part,
-                                           .parts = recs[i].parts};
-    }
-    atomic_fetch_add(&s->log_lines, nnew);
-    atomic_fetch_add(&s->log_duplicates, b->nlogs - nnew);
-    if (nnew)
-        xl_live_publish(s->live, rows, nnew);
-out:
-    xl_free(recs);
-    xl_free(rows);
-    xl_free(ids);
-    return rc;
-}
-
 /* What ingest() decided; the answer is built from it after the arena
  * scope has ended. */
 struct ingest_result {
@@ -425,48 +403,56 @@ static void fail(struct ingest_result *r, int status, const char *error, const c
     snprintf(r->detail, sizeof(r->detail), "%s", detail);
 }
 
-/* Store a new batch: its metrics, then its log lines. */
-static xl_rc store_batch(struct xl_server *s, const struct xl_ingest_batch *b,
-                         const struct xl_agent_snapshot *ag, struct ingest_result *res)
+static void busy(struct ingest_result *res, enum xl_reject why, const char *detail)
 {
-    struct xl_tsdb_sample *smp = NULL;
-    struct xl_label *lab = NULL;
-    struct xl_err err = {0};
-    xl_rc rc;
-
-    if ((rc = build_samples(b, ag, &smp, &lab)) != XL_OK) {
-        fail(res, 503, "out of memory", "try again later");
-        return rc;
-    }
-    if (b->nmetrics && (rc = xl_tsdb_append(s->tsdb, smp, b->nmetrics, &err)) != XL_OK) {
-        atomic_fetch_add(&s->rejected[XL_REJECT_STORE], 1);
-        xl_log_rl(XL_LOG_ERROR, 10, "ingest", "store append failed: %s", err.msg);
-        fail(res, 503, "store unavailable", err.msg);
-        goto out;
-    }
-    /* A retry after a failure here re-appends the metrics: the store keeps
-     * the last write per timestamp, and the log store drops repeats, so the
-     * retry is harmless. */
-    if (b->nlogs && (rc = store_logs(s, b, ag, &err)) != XL_OK) {
-        atomic_fetch_add(&s->rejected[XL_REJECT_STORE], 1);
-        xl_log_rl(XL_LOG_ERROR, 10, "ingest", "log store append failed: %s", err.msg);
-        fail(res, 503, "store unavailable", err.msg);
-    }
-out:
-    xl_free(smp);
-    xl_free(lab);
-    return rc;
-}
-
-static void busy(struct ingest_result *res, const struct xl_ingest_batch *b)
-{
-    atomic_fetch_add(&res->server->rejected[XL_REJECT_BUSY], 1);
+    atomic_fetch_add(&res->server->rejected[why], 1);
     res->status = 503;
     res->error = "busy";
     res->retry_after = 1;
-    snprintf(res->detail, sizeof(res->detail),
-             "batch %llu of agent %s is being stored by another request: retry",
-             (unsigned long long)b->seq, b->agent_id);
+    snprintf(res->detail, sizeof(res->detail), "%s", detail);
+}
+
+/* Store a new batch: one part per kind of record it holds, each stored by
+ * its consumer (consumers.h), all in parallel; returns when all are done.
+ * A full consumer queue refuses the whole batch (503 busy). */
+static xl_rc store_batch(struct xl_server *s, const struct xl_ingest_batch *b,
+                         const struct xl_agent_snapshot *ag, struct ingest_result *res)
+{
+    const size_t counts[XL_KIND_COUNT] = {
+        [XL_KIND_METRIC] = b->nmetrics, [XL_KIND_LOG] = b->nlogs,
+        [XL_KIND_CHECK] = b->nchecks, [XL_KIND_EVENT] = b->nevents};
+    struct xl_part parts[XL_KIND_COUNT];
+    struct xl_err err = {0};
+    size_t n = 0;
+    xl_rc rc;
+
+    for (int k = 0; k < XL_KIND_COUNT; k++)
+        if (counts[k])
+            parts[n++] = (struct xl_part){.kind = (enum xl_kind)k, .batch = b, .agent = ag,
+                                          .nrec = counts[k]};
+    rc = xl_consumers_store(s->consumers, parts, n, &err);
+    if (rc == XL_EFULL) {
+        busy(res, XL_REJECT_QUEUE, err.msg);
+        return rc;
+    }
+    if (rc != XL_OK) {
+        fail(res, 503, "store unavailable", err.msg);
+        return rc;
+    }
+    /* A part that failed fails the batch; the agent sends it again, and
+     * the parts stored meanwhile are not stored twice: the metric store
+     * keeps the last write per timestamp, the log and event stores drop
+     * repeats, the check store ignores results no newer than its own. */
+    for (size_t i = 0; i < n; i++) {
+        if (parts[i].rc == XL_OK)
+            continue;
+        atomic_fetch_add(&s->rejected[XL_REJECT_STORE], 1);
+        xl_log_rl(XL_LOG_ERROR, 10, "ingest", "%s store append failed: %s",
+                  xl_kind_name(parts[i].kind), parts[i].err.msg);
+        fail(res, 503, "store unavailable", parts[i].err.msg);
+        return parts[i].rc;
+    }
+    return XL_OK;
 }
 
 /* Decode, deduplicate by (agent, seq), store, record the seq (see
@@ -511,7 +497,9 @@ static void ingest(struct xl_server *s, struct xl_http_req *req, struct ingest_r
     case XL_ENOENT:
         goto unknown;
     case XL_EFULL:
-        busy(res, &b);
+        snprintf(err.msg, sizeof(err.msg), "agent %s has too many batches being stored: retry",
+                 b.agent_id);
+        busy(res, XL_REJECT_BUSY, err.msg);
         goto out_batch;
     default:
         fail(res, 503, "out of memory", "try again later");
@@ -524,7 +512,10 @@ static void ingest(struct xl_server *s, struct xl_http_req *req, struct ingest_r
         goto out_batch;
     }
     if (state == XL_SEQ_BUSY) {
-        busy(res, &b);
+        snprintf(err.msg, sizeof(err.msg),
+                 "batch %llu of agent %s is being stored by another request: retry",
+                 (unsigned long long)b.seq, b.agent_id);
+        busy(res, XL_REJECT_BUSY, err.msg);
         goto out_batch;
     }
     if ((rc = xl_registry_snapshot(s->reg, b.agent_id, &ag)) != XL_OK) {
@@ -546,9 +537,8 @@ static void ingest(struct xl_server *s, struct xl_http_req *req, struct ingest_r
     if (rc != XL_OK)
         goto out_batch;
     atomic_fetch_add(&s->batches, 1);
-    atomic_fetch_add(&s->samples, b.nmetrics);
     res->status = 200;
-    res->accepted = b.nmetrics + b.nlogs;
+    res->accepted = b.nmetrics + b.nlogs + b.nchecks + b.nevents;
     goto out_batch;
 unknown:
     atomic_fetch_add(&s->rejected[XL_REJECT_AUTH_AGENT], 1);
@@ -758,17 +748,6 @@ static const char *const agg_names[] = {
     [XL_AGG_LAST] = "last", [XL_AGG_SUM] = "sum",    [XL_AGG_COUNT] = "count",
 };
 
-/* A sample value as JSON: a number, or "NaN", "+Inf", "-Inf" (JSON has no
- * literal for them; the same strings are accepted on ingest). */
-static json_t *json_value(double v)
-{
-    if (isnan(v))
-        return json_string("NaN");
-    if (isinf(v))
-        return json_string(v > 0 ? "+Inf" : "-Inf");
-    return json_real(v);
-}
-
 static int query_cb(void *ctx, const struct xl_series_result *r)
 {
     struct query_ctx *q = ctx;
@@ -781,7 +760,7 @@ static int query_cb(void *ctx, const struct xl_series_result *r)
     pts = json_array();
     for (size_t i = 0; pts && i < r->n; i++)
         json_array_append_new(pts, json_pack("[I, o]", (json_int_t)r->ts[i],
-                                             json_value(r->val[i])));
+                                             xl_json_from_number(r->val[i])));
     json_array_append_new(q->arr, json_pack("{s:s, s:o, s:o}", "name", r->name, "labels",
                                             labels_json(r), "points", pts));
     return 0;
@@ -805,16 +784,9 @@ static void h_query(void *app, struct xl_http_req *req, struct xl_http_resp *res
     }
     if (!parse_matchers(req, resp, m, &nm, bufs))
         return;
-    if ((p = xl_http_arg(req, "from")) && xl_time_arg_parse(p, now, &from) != XL_OK) {
-        xl_http_error(resp, 400, "bad parameter", "from=%.64s: expected ms since the epoch or a "
-                                                  "duration ago like 1h", p);
+    if (!xl_api_time_param(req, resp, "from", now, &from) ||
+        !xl_api_time_param(req, resp, "to", now, &to))
         return;
-    }
-    if ((p = xl_http_arg(req, "to")) && xl_time_arg_parse(p, now, &to) != XL_OK) {
-        xl_http_error(resp, 400, "bad parameter", "to=%.64s: expected ms since the epoch or a "
-                                                  "duration ago like 5m", p);
-        return;
-    }
     if ((p = xl_http_arg(req, "step"))) {
         if (xl_duration_parse(p, &step) != XL_OK || step <= 0) {
             xl_http_error(resp, 400, "bad parameter", "step=%.64s: expected a duration like 1m", p);
@@ -879,5 +851,9 @@ const struct xl_http_route xl_server_routes[] = {
     {"GET", "/api/v1/logs", XL_AUTH_API, xl_api_logs_search},
     {"GET", "/api/v1/logs/histogram", XL_AUTH_API, xl_api_logs_histogram},
     {"GET", "/api/v1/logs/stream", XL_AUTH_API, xl_api_logs_stream},
+    {"GET", "/api/v1/checks", XL_AUTH_API, xl_api_checks},
+    {"GET", "/api/v1/checks/history", XL_AUTH_API, xl_api_checks_history},
+    {"GET", "/api/v1/events", XL_AUTH_API, xl_api_events},
+    {"GET", "/api/v1/stream", XL_AUTH_API, xl_api_stream},
     {NULL, NULL, XL_AUTH_NONE, NULL},
 };

@@ -1,7 +1,5 @@
 /* xluo-server: log search and histogram (docs/api.md "Logs"). The live
  * stream is in live.c. */
-#include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
@@ -19,16 +17,6 @@ static int64_t floor_div(int64_t a, int64_t b)
     return a / b - (a % b != 0 && (a < 0) != (b < 0));
 }
 
-/* A positive integer parameter in [1, max]. */
-static bool parse_count(const char *s, long long max, long long *out)
-{
-    char *end;
-
-    errno = 0;
-    *out = strtoll(s, &end, 10);
-    return *s && !*end && !errno && *out >= 1 && *out <= max;
-}
-
 /* The filters common to search and histogram, into q (strings borrowed from
  * the request). Answers 400 itself and returns false on a bad one. */
 static bool parse_filters(struct xl_http_req *req, struct xl_http_resp *resp,
@@ -44,16 +32,9 @@ static bool parse_filters(struct xl_http_req *req, struct xl_http_resp *resp,
     q->path_glob = xl_http_arg(req, "file");
     q->from_ms = now - DEFAULT_RANGE_MS;
     q->to_ms = now;
-    if ((p = xl_http_arg(req, "from")) && xl_time_arg_parse(p, now, &q->from_ms) != XL_OK) {
-        xl_http_error(resp, 400, "bad parameter",
-                      "from=%.64s: expected ms since the epoch or a duration ago like 1h", p);
+    if (!xl_api_time_param(req, resp, "from", now, &q->from_ms) ||
+        !xl_api_time_param(req, resp, "to", now, &q->to_ms))
         return false;
-    }
-    if ((p = xl_http_arg(req, "to")) && xl_time_arg_parse(p, now, &q->to_ms) != XL_OK) {
-        xl_http_error(resp, 400, "bad parameter",
-                      "to=%.64s: expected ms since the epoch or a duration ago like 5m", p);
-        return false;
-    }
     /* 0 means "open" to the store; the API always has a bounded range. */
     if (q->from_ms == 0)
         q->from_ms = 1;
@@ -154,32 +135,20 @@ void xl_api_logs_search(void *app, struct xl_http_req *req, struct xl_http_resp 
     struct xl_server *s = app;
     struct xl_log_query q = {0};
     struct xl_err err = {0};
-    long long v;
+    long long v = LIMIT_DEFAULT, cursor = 0;
     int64_t next = 0;
-    const char *p;
     struct rows_ctx rows = {0};
     xl_rc rc;
 
     if (!parse_filters(req, resp, &q))
         return;
-    q.limit = LIMIT_DEFAULT;
-    if ((p = xl_http_arg(req, "limit"))) {
-        if (!parse_count(p, LIMIT_MAX, &v)) {
-            xl_http_error(resp, 400, "bad parameter", "limit=%.64s: expected 1 to %d", p,
-                          LIMIT_MAX);
-            return;
-        }
-        q.limit = (size_t)v;
-    }
-    if ((p = xl_http_arg(req, "cursor"))) {
-        /* The cursor is the id of the newest line of the next page. */
-        if (!parse_count(p, INT64_MAX - 1, &v)) {
-            xl_http_error(resp, 400, "bad parameter",
-                          "cursor=%.64s: expected the next_cursor of the previous page", p);
-            return;
-        }
-        q.before_id = v + 1;
-    }
+    /* The cursor is the id of the newest line of the next page. */
+    if (!xl_api_count_param(req, resp, "limit", LIMIT_MAX, &v) ||
+        !xl_api_count_param(req, resp, "cursor", INT64_MAX - 1, &cursor))
+        return;
+    q.limit = (size_t)v;
+    if (cursor)
+        q.before_id = cursor + 1;
     if (!(rows.arr = json_array())) {
         xl_http_error(resp, 503, "out of memory", "try again later");
         return;

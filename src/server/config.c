@@ -35,6 +35,21 @@ static const struct xl_cfg_key logs_keys[] = {
     {NULL},
 };
 
+static const struct xl_cfg_key events_keys[] = {
+    {.name = "retention", .type = XL_CFG_DURATION, .def = "30d",
+     .offset = offsetof(struct xl_server_events_cfg, retention),
+     .desc = "delete events older than this (0 keeps everything)"},
+    {NULL},
+};
+
+static const struct xl_cfg_key checks_keys[] = {
+    {.name = "history_retention", .type = XL_CFG_DURATION, .def = "30d",
+     .offset = offsetof(struct xl_server_checks_cfg, history_retention),
+     .desc = "delete check state changes older than this (0 keeps everything); "
+             "current states are kept"},
+    {NULL},
+};
+
 const struct xl_cfg_key xl_server_cfg_keys[] = {
     {.name = "listen", .type = XL_CFG_STR, .def = "0.0.0.0:21002", .offset = OFF(listen),
      .check = xl_cfg_check_hostport, .desc = "address for agents, the API and the dashboard"},
@@ -63,10 +78,18 @@ const struct xl_cfg_key xl_server_cfg_keys[] = {
      .desc = "an agent is offline after this many missed heartbeats"},
     {.name = "max_points", .type = XL_CFG_INT, .def = "11000", .offset = OFF(max_points),
      .min = 10, .max = 10000000, .desc = "most points per series a query may return"},
+    {.name = "ingest_queue", .type = XL_CFG_INT, .def = "16", .offset = OFF(ingest_queue),
+     .min = 1, .max = 4096,
+     .desc = "per record type, batches waiting to be stored or being stored; beyond, "
+             "ingest answers 503 busy (below threads, a slow store cannot hold every worker)"},
     {.name = "store", .type = XL_CFG_SECTION, .offset = OFF(store), .sub = store_keys,
      .desc = "the embedded metric store"},
     {.name = "logs", .type = XL_CFG_SECTION, .offset = OFF(logs), .sub = logs_keys,
      .desc = "the embedded log store (SQLite FTS5); durability follows store.sync"},
+    {.name = "events", .type = XL_CFG_SECTION, .offset = OFF(events), .sub = events_keys,
+     .desc = "the event store (SQLite, data/events.db); durability follows store.sync"},
+    {.name = "checks", .type = XL_CFG_SECTION, .offset = OFF(checks), .sub = checks_keys,
+     .desc = "the check store (SQLite, data/checks.db); durability follows store.sync"},
     {NULL},
 };
 

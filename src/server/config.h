@@ -19,6 +19,14 @@ struct xl_server_logs_cfg {
     int64_t max_size;
 };
 
+struct xl_server_events_cfg {
+    int64_t retention;
+};
+
+struct xl_server_checks_cfg {
+    int64_t history_retention;
+};
+
 struct xl_server_cfg {
     char *listen;
     char *agent_token;
@@ -32,8 +40,11 @@ struct xl_server_cfg {
     int64_t max_clock_skew;
     int64_t offline_after_missed;
     int64_t max_points;
+    int64_t ingest_queue;
     struct xl_server_store_cfg store;
     struct xl_server_logs_cfg logs;
+    struct xl_server_events_cfg events;
+    struct xl_server_checks_cfg checks;
     struct xl_cfg_paths paths; /* resolved at load time, not keys */
 };
 

@@ -23,7 +23,146 @@ void xl_ingest_batch_cleanup(struct xl_ingest_batch *b)
     xl_free(b->labels);
     xl_free(b->logs);
     xl_free(b->matched);
+    xl_free(b->checks);
+    xl_free(b->events);
     memset(b, 0, sizeof(*b));
+}
+
+/* Printable UTF-8 (the string is valid UTF-8, jansson checked): no C0 or
+ * C1 control characters, no DEL. */
+static bool printable(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f)
+            return false;
+        if (c == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 &&
+            (unsigned char)s[i + 1] <= 0x9f)
+            return false;
+    }
+    return true;
+}
+
+/* An optional string field: absent or null leaves *out NULL. */
+static xl_rc opt_string(json_t *rec, const char *key, size_t i, size_t max, const char **out,
+                        size_t *len, struct xl_err *err)
+{
+    json_t *v = json_object_get(rec, key);
+
+    *out = NULL;
+    *len = 0;
+    if (!v || json_is_null(v))
+        return XL_OK;
+    if (!json_is_string(v))
+        return xl_err_set(err, XL_EINVAL, "records[%zu].%s: expected a string", i, key);
+    if (json_string_length(v) > max)
+        return xl_err_set(err, XL_EINVAL, "records[%zu].%s: %zu bytes, the limit is %zu", i, key,
+                          json_string_length(v), max);
+    *out = json_string_value(v);
+    *len = json_string_length(v);
+    return XL_OK;
+}
+
+/* An optional integer field in [min, max]. */
+static xl_rc opt_int(json_t *rec, const char *key, size_t i, int64_t min, int64_t max,
+                     int64_t *out, bool *has, struct xl_err *err)
+{
+    json_t *v = json_object_get(rec, key);
+
+    *has = false;
+    *out = 0;
+    if (!v || json_is_null(v))
+        return XL_OK;
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+        return xl_err_set(err, XL_EINVAL, "records[%zu].%s: expected an integer from %lld to %lld",
+                          i, key, (long long)min, (long long)max);
+    *out = json_integer_value(v);
+    *has = true;
+    return XL_OK;
+}
+
+/* Validate check record i and append it to out->checks. */
+static xl_rc decode_check(json_t *rec, size_t i, int64_t ts, struct xl_ingest_batch *out,
+                          struct xl_err *err)
+{
+    json_t *name = json_object_get(rec, "name"), *state = json_object_get(rec, "state");
+    struct xl_ingest_check c = {.ts_ms = ts};
+    size_t olen, llen, slen;
+    xl_rc rc;
+
+    if (!json_is_string(name) || json_string_length(name) == 0 ||
+        json_string_length(name) > XL_CHECK_NAME_MAX ||
+        !printable(json_string_value(name), json_string_length(name)))
+        return xl_err_set(err, XL_EINVAL,
+                          "records[%zu].name: expected the check's name (1 to %d bytes of "
+                          "printable UTF-8)",
+                          i, XL_CHECK_NAME_MAX);
+    /* The wire spells states in lowercase only (the parser takes any case). */
+    if (!json_is_string(state) || !xl_check_state_parse(json_string_value(state), &c.state) ||
+        strcmp(json_string_value(state), xl_check_state_str(c.state)) != 0)
+        return xl_err_set(err, XL_EINVAL,
+                          "records[%zu].state: expected ok, warning, critical or unknown", i);
+    c.name = json_string_value(name);
+    if ((rc = opt_string(rec, "output", i, XL_CHECK_OUTPUT_MAX, &c.output, &olen, err)) ||
+        (rc = opt_string(rec, "long_output", i, XL_CHECK_OUTPUT_MAX, &c.long_output, &llen,
+                         err)) ||
+        (rc = opt_string(rec, "source", i, XL_SOURCE_MAX, &c.source, &slen, err)) ||
+        (rc = opt_int(rec, "exit_code", i, INT32_MIN, INT32_MAX, &c.exit_code, &c.has_exit_code,
+                      err)) ||
+        (rc = opt_int(rec, "duration_ms", i, 0, INT64_MAX, &c.duration_ms, &c.has_duration, err)))
+        return rc;
+    if (olen + llen > XL_CHECK_OUTPUT_MAX)
+        return xl_err_set(err, XL_EINVAL,
+                          "records[%zu].long_output: output and long_output hold %zu bytes, the "
+                          "limit is %u",
+                          i, olen + llen, XL_CHECK_OUTPUT_MAX);
+    if (!c.output)
+        c.output = "";
+    if (xl_grow((void **)&out->checks, &out->checks_cap, out->nchecks + 1, sizeof(c)) != 0)
+        return xl_err_set(err, XL_ENOMEM, "out of memory");
+    out->checks[out->nchecks++] = c;
+    return XL_OK;
+}
+
+/* Counts the bytes of a compact dump, giving up past the limit. */
+static int count_bytes(const char *p, size_t n, void *ctx)
+{
+    size_t *left = ctx;
+
+    if (n > *left)
+        return -1;
+    *left -= n;
+    return 0;
+}
+
+/* Validate event record i and append it to out->events. */
+static xl_rc decode_event(json_t *rec, size_t i, int64_t ts, struct xl_ingest_batch *out,
+                          struct xl_err *err)
+{
+    json_t *name = json_object_get(rec, "name"), *fields = json_object_get(rec, "fields");
+    struct xl_ingest_event e = {.ts_ms = ts, .idx = (uint32_t)i};
+    size_t left = XL_EVENT_FIELDS_MAX, slen;
+    xl_rc rc;
+
+    if (!json_is_string(name) || !xl_event_type_valid(json_string_value(name)))
+        return xl_err_set(err, XL_EINVAL,
+                          "records[%zu].name: expected the event type: 1 to %d characters of "
+                          "[A-Za-z0-9_.:-], not metric, log, check, event, heartbeat or job_run",
+                          i, XL_EVENT_TYPE_MAX);
+    if (!json_is_object(fields))
+        return xl_err_set(err, XL_EINVAL, "records[%zu].fields: expected an object", i);
+    if (json_dump_callback(fields, count_bytes, &left, JSON_COMPACT) != 0)
+        return xl_err_set(err, XL_EINVAL,
+                          "records[%zu].fields: more than %u bytes as compact JSON", i,
+                          XL_EVENT_FIELDS_MAX);
+    if ((rc = opt_string(rec, "source", i, XL_SOURCE_MAX, &e.source, &slen, err)) != XL_OK)
+        return rc;
+    e.name = json_string_value(name);
+    e.fields = fields;
+    if (xl_grow((void **)&out->events, &out->events_cap, out->nevents + 1, sizeof(e)) != 0)
+        return xl_err_set(err, XL_ENOMEM, "out of memory");
+    out->events[out->nevents++] = e;
+    return XL_OK;
 }
 
 /* Validate one metric record i and fill m; labels go to *lab (advanced). */
@@ -313,9 +452,16 @@ xl_rc xl_ingest_decode(const char *body, size_t len, const struct xl_ingest_limi
         } else if (strcmp(t, "log") == 0) {
             if ((rc = decode_log(rec, i, tsv, out, &mp, err)) != XL_OK)
                 goto fail;
+        } else if (strcmp(t, "check") == 0) {
+            if ((rc = decode_check(rec, i, tsv, out, err)) != XL_OK)
+                goto fail;
+        } else if (strcmp(t, "event") == 0) {
+            if ((rc = decode_event(rec, i, tsv, out, err)) != XL_OK)
+                goto fail;
         } else {
             rc = xl_err_set(err, XL_EINVAL,
-                            "records[%zu].type: unknown record type '%.64s' (known: metric, log)",
+                            "records[%zu].type: unknown record type '%.64s' (known: metric, log, "
+                            "check, event)",
                             i, t);
             goto fail;
         }

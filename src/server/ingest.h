@@ -7,9 +7,11 @@
 #define XL_INGEST_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/check.h"
 #include "common/metric.h"
 #include "common/rc.h"
 
@@ -43,6 +45,33 @@ struct xl_ingest_log {
     int64_t ts_ms;
 };
 
+/* Limits of check and event records (docs/protocol.md "Checks", "Events"). */
+#define XL_CHECK_NAME_MAX 200
+#define XL_CHECK_OUTPUT_MAX (64u << 10) /* output + long_output */
+#define XL_EVENT_FIELDS_MAX (64u << 10) /* fields as compact JSON */
+#define XL_SOURCE_MAX 4096
+
+/* One `check` record: the result of a check run by the agent. */
+struct xl_ingest_check {
+    int64_t ts_ms;
+    const char *name;
+    enum xl_check_state state;
+    const char *output;      /* "" when absent */
+    const char *long_output; /* NULL when absent */
+    const char *source;      /* NULL when absent */
+    int64_t exit_code, duration_ms;
+    bool has_exit_code, has_duration;
+};
+
+/* One `event` record: a custom event of type `name`. */
+struct xl_ingest_event {
+    int64_t ts_ms;
+    const char *name;
+    const json_t *fields; /* an object, borrowed from the batch's root */
+    const char *source;   /* NULL when absent */
+    uint32_t idx;         /* the record's index in the batch (dedup key) */
+};
+
 /* A decoded batch. Every string points into root, which the batch owns. */
 struct xl_ingest_batch {
     json_t *root;
@@ -56,9 +85,15 @@ struct xl_ingest_batch {
     struct xl_ingest_log *logs;
     size_t nlogs;
     char *matched; /* storage for the joined filter names */
+    struct xl_ingest_check *checks;
+    size_t nchecks, checks_cap;
+    struct xl_ingest_event *events;
+    size_t nevents, events_cap;
 };
 
-/* Decode body. max_records limits metric records plus log lines. Errors: XL_EPARSE (not JSON, or the envelope is wrong: 400),
+/* Decode body. max_records limits the records, each log line counting as
+ * one (a log record counts as its lines). Errors: XL_EPARSE (not JSON, or
+ * the envelope is wrong: 400),
  * XL_EPROTO (unsupported version: 400), XL_ETOOBIG (too many records: 413),
  * XL_EINVAL (a record is invalid: 422). err names the place: "body:1:57"
  * for JSON syntax, "records[12].ts" for fields. On error out is empty. */
@@ -69,5 +104,6 @@ void xl_ingest_batch_cleanup(struct xl_ingest_batch *b);
 /* Check an agent id: 32 lowercase hex characters. */
 bool xl_agent_id_valid(const char *s);
 
+/* Check states and event types: common/check.h (both sides). */
 
 #endif

@@ -1,7 +1,12 @@
-/* xluo-server: the live log stream (GET /api/v1/logs/stream, docs/api.md).
+/* xluo-server: the live streams (docs/api.md): GET /api/v1/logs/stream
+ * (log lines, with the filters of a log search and catch-up) and
+ * GET /api/v1/stream (records of the kinds a subscriber names).
  *
  * Each subscriber is one streamed HTTP response (http.h) with its filters
- * and a bounded queue of encoded events. Publishing encodes a row once
+ * and a bounded queue of encoded events. A log line may go out in two
+ * forms, `event: log` on the log stream and `event: record` on the record
+ * stream; each form is encoded once, for the first subscriber that wants
+ * it. Publishing encodes a row once
  * (an event is shared by every queue it is in, reference-counted), appends
  * it to the queues of the subscribers it matches, dropping a queue's oldest
  * events when it is full, and wakes the subscribers that were waiting. It
@@ -29,6 +34,7 @@
 #include "common/log.h"
 #include "common/units.h"
 #include "server.h"
+#include "store/events.h"
 #include "store/logs_query.h"
 
 #define LIVE_MAX_LINES 10000      /* queued events per subscriber */
@@ -38,6 +44,7 @@
 #define LIVE_TICK_MS 1000         /* how often hung-up clients are looked for */
 #define LIVE_REPLAY_PAGE 1000     /* rows per store query during catch-up */
 #define LIVE_OUT_MAX (64u << 20)  /* one replay page, encoded */
+#define LIVE_MAX_TYPES 32         /* type= parameters of one record stream */
 
 /* One encoded SSE event, shared by the queues it is in. */
 struct live_event {
@@ -54,6 +61,14 @@ struct sub {
     /* The filters, read only once the subscriber is listed. */
     char *host, *input, *glob, *text;
     struct xl_logq *q;
+    /* A record-stream subscriber: the kinds it wants whole (bits of enum
+     * xl_kind), the event types it wants, conditions on event fields. */
+    bool records;
+    unsigned kinds;
+    char **types;
+    size_t ntypes;
+    struct xl_event_where *where;
+    size_t nwhere;
     struct xl_logstore *store;
     /* The reader's (the HTTP layer makes one read at a time). */
     bool replaying, replay_failed;
@@ -77,7 +92,8 @@ struct xl_live {
     pthread_cond_t cond;
     struct sub *subs;
     _Atomic uint64_t nsubs;
-    _Atomic uint64_t dropped; /* since start, for /metrics */
+    _Atomic uint64_t nkind[XL_KIND_COUNT]; /* subscribers that may want each kind */
+    _Atomic uint64_t dropped;              /* since start, for /metrics */
     bool stop;
     bool ticking; /* the ticker thread runs */
     pthread_t ticker;
@@ -128,21 +144,22 @@ static int dump_to_buf(const char *p, size_t n, void *ctx)
     return xl_buf_add(ctx, p, n) == XL_OK ? 0 : -1;
 }
 
-/* "id: N\nevent: log\ndata: {...}\n\n" for the row, or NULL (no memory).
- * Written through a callback: on the ingest path jansson allocates from a
- * per-thread arena (jarena.h), so nothing it returns may outlive the call. */
-static struct live_event *event_new(const struct xl_log_row *r)
+/* "[id: N\n]event: TYPE\ndata: {...}\n\n" for o (whose reference it
+ * takes; the id line only when id > 0), or NULL (no memory). Written
+ * through a callback: jansson may allocate from a per-thread arena
+ * (jarena.h), so nothing it returns may outlive the call. */
+static struct live_event *event_encode(json_t *o, const char *type, int64_t id)
 {
-    json_t *o = row_json(r);
     struct live_event *ev = NULL;
     struct xl_buf b;
 
     xl_buf_init(&b, LIVE_MAX_BYTES);
-    if (o && xl_buf_printf(&b, "id: %" PRId64 "\nevent: log\ndata: ", r->id) == XL_OK &&
+    if (o && (id <= 0 || xl_buf_printf(&b, "id: %" PRId64 "\n", id) == XL_OK) &&
+        xl_buf_printf(&b, "event: %s\ndata: ", type) == XL_OK &&
         json_dump_callback(o, dump_to_buf, &b, JSON_COMPACT) == 0 &&
         xl_buf_adds(&b, "\n\n") == XL_OK && (ev = xl_malloc(sizeof(*ev)))) {
         atomic_init(&ev->refs, 1);
-        ev->id = r->id;
+        ev->id = id;
         ev->len = b.len;
         ev->data = xl_buf_take(&b);
     }
@@ -151,8 +168,28 @@ static struct live_event *event_new(const struct xl_log_row *r)
     return ev;
 }
 
+/* The row as the log stream sends it. */
+static struct live_event *event_new(const struct xl_log_row *r)
+{
+    return event_encode(row_json(r), "log", r->id);
+}
+
+/* The row as the record stream sends it: {"type":"log", ...the row}. */
+static struct live_event *log_record_new(const struct xl_log_row *r)
+{
+    json_t *row = row_json(r), *o = json_pack("{s:s}", "type", "log");
+
+    if (o && (!row || json_object_update(o, row) != 0)) {
+        json_decref(o);
+        o = NULL;
+    }
+    json_decref(row);
+    return event_encode(o, "record", 0);
+}
+
 /* ---- subscribers ---- */
 
+/* Does the log-stream subscriber s want the line? */
 static bool sub_match(const struct sub *s, const struct xl_log_row *r)
 {
     if (s->host && (!r->host || strcmp(s->host, r->host) != 0))
@@ -167,6 +204,46 @@ static bool sub_match(const struct sub *s, const struct xl_log_row *r)
         return xl_logq_match(s->q, line, r->len ? r->len : strlen(line));
     }
     return true;
+}
+
+/* Does the record-stream subscriber s want a record of kind from host
+ * (name and fields: an event's type and fields)? */
+static bool sub_wants(const struct sub *s, enum xl_kind kind, const char *host, const char *name,
+                      const json_t *fields)
+{
+    if (!s->records)
+        return false;
+    if (!(s->kinds & (1u << kind))) {
+        bool named = false;
+
+        for (size_t i = 0; kind == XL_KIND_EVENT && name && !named && i < s->ntypes; i++)
+            named = strcmp(s->types[i], name) == 0;
+        if (!named)
+            return false;
+    }
+    if (s->host && (!host || strcmp(s->host, host) != 0))
+        return false;
+    for (size_t i = 0; i < s->nwhere; i++)
+        if (!fields || !xl_event_where_match(&s->where[i], fields))
+            return false;
+    return true;
+}
+
+/* The kinds s may want, as bits (for the per-kind subscriber counts). */
+static unsigned sub_kinds(const struct sub *s)
+{
+    if (!s->records)
+        return 1u << XL_KIND_LOG;
+    return s->kinds | (s->ntypes ? 1u << XL_KIND_EVENT : 0);
+}
+
+static void count_kinds(struct xl_live *lv, const struct sub *s, int delta)
+{
+    unsigned bits = sub_kinds(s);
+
+    for (int k = 0; k < XL_KIND_COUNT; k++)
+        if (bits & (1u << k))
+            atomic_fetch_add(&lv->nkind[k], (uint64_t)(int64_t)delta);
 }
 
 /* Append ev to the queue (a reference is taken), dropping the oldest
@@ -219,6 +296,12 @@ static void sub_destroy(struct sub *s)
     xl_free(s->input);
     xl_free(s->glob);
     xl_free(s->text);
+    for (size_t i = 0; i < s->ntypes; i++)
+        xl_free(s->types[i]);
+    xl_free(s->types);
+    for (size_t i = 0; i < s->nwhere; i++)
+        xl_event_where_cleanup(&s->where[i]);
+    xl_free(s->where);
     xl_http_stream_unref(s->stream);
     pthread_mutex_destroy(&s->mu);
     xl_free(s);
@@ -238,6 +321,7 @@ static void sub_free(void *ctx)
     if (s->next)
         s->next->prev = s->prev;
     atomic_fetch_sub(&lv->nsubs, 1);
+    count_kinds(lv, s, -1);
     pthread_mutex_unlock(&lv->mu);
     xl_log_debug("live", "stream closed (%" PRIu64 " left)", atomic_load(&lv->nsubs));
     sub_destroy(s);
@@ -476,16 +560,22 @@ void xl_live_free(struct xl_live *lv)
     xl_free(lv);
 }
 
-void xl_live_publish(struct xl_live *lv, const struct xl_log_row *rows, size_t n)
+/* Which subscribers want record i, and in which form (0: the log stream's,
+ * 1: the record stream's); and the encoding of record i in a form. */
+typedef bool (*pub_match_fn)(void *ctx, const struct sub *s, size_t i, int *form);
+typedef struct live_event *(*pub_encode_fn)(void *ctx, size_t i, int form);
+
+/* Queue n records to the subscribers that want them, each form of each
+ * record encoded once; wake the subscribers that were waiting. */
+static void fan_out(struct xl_live *lv, size_t n, pub_match_fn match, pub_encode_fn encode,
+                    void *ctx)
 {
-    struct live_event **ev;
+    struct live_event **ev; /* [form * n + i] */
     struct xl_http_stream **wake = NULL;
     size_t nwake = 0, cap = 0;
 
-    if (!lv || n == 0 || atomic_load(&lv->nsubs) == 0)
-        return;
-    if (!(ev = xl_calloc(n, sizeof(*ev)))) {
-        xl_log_rl(XL_LOG_WARN, 10, "live", "out of memory: %zu lines not streamed", n);
+    if (!(ev = xl_calloc(2 * n, sizeof(*ev)))) {
+        xl_log_rl(XL_LOG_WARN, 10, "live", "out of memory: %zu records not streamed", n);
         return;
     }
     pthread_mutex_lock(&lv->mu);
@@ -493,15 +583,19 @@ void xl_live_publish(struct xl_live *lv, const struct xl_log_row *rows, size_t n
         bool any = false, w;
 
         for (size_t i = 0; i < n; i++) {
-            if (!sub_match(s, &rows[i]))
+            struct live_event **e;
+            int form = 0;
+
+            if (!match(ctx, s, i, &form))
                 continue;
+            e = &ev[(size_t)form * n + i];
             /* Encoded once, for the first subscriber that wants it. */
-            if (!ev[i] && !(ev[i] = event_new(&rows[i]))) {
-                xl_log_rl(XL_LOG_WARN, 10, "live", "out of memory: a line was not streamed");
+            if (!*e && !(*e = encode(ctx, i, form))) {
+                xl_log_rl(XL_LOG_WARN, 10, "live", "out of memory: a record was not streamed");
                 continue;
             }
             pthread_mutex_lock(&s->mu);
-            sub_push(s, ev[i]);
+            sub_push(s, *e);
             pthread_mutex_unlock(&s->mu);
             any = true;
         }
@@ -522,9 +616,68 @@ void xl_live_publish(struct xl_live *lv, const struct xl_log_row *rows, size_t n
         xl_http_stream_unref(wake[i]);
     }
     xl_free(wake);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < 2 * n; i++)
         event_unref(ev[i]);
     xl_free(ev);
+}
+
+static bool log_match(void *ctx, const struct sub *s, size_t i, int *form)
+{
+    const struct xl_log_row *r = (const struct xl_log_row *)ctx + i;
+
+    *form = s->records;
+    return s->records ? sub_wants(s, XL_KIND_LOG, r->host, NULL, NULL) : sub_match(s, r);
+}
+
+static struct live_event *log_encode(void *ctx, size_t i, int form)
+{
+    const struct xl_log_row *r = (const struct xl_log_row *)ctx + i;
+
+    return form ? log_record_new(r) : event_new(r);
+}
+
+void xl_live_publish(struct xl_live *lv, const struct xl_log_row *rows, size_t n)
+{
+    if (!lv || n == 0 || atomic_load(&lv->nkind[XL_KIND_LOG]) == 0)
+        return;
+    fan_out(lv, n, log_match, log_encode, (void *)rows);
+}
+
+bool xl_live_wants(struct xl_live *lv, enum xl_kind kind)
+{
+    return lv && (unsigned)kind < XL_KIND_COUNT && atomic_load(&lv->nkind[kind]) > 0;
+}
+
+struct rec_pub {
+    enum xl_kind kind;
+    const struct xl_live_rec *recs;
+    xl_live_json_fn json;
+    void *ctx;
+};
+
+static bool rec_match(void *ctx, const struct sub *s, size_t i, int *form)
+{
+    const struct rec_pub *p = ctx;
+
+    *form = 1;
+    return sub_wants(s, p->kind, p->recs[i].host, p->recs[i].name, p->recs[i].fields);
+}
+
+static struct live_event *rec_encode(void *ctx, size_t i, int form)
+{
+    const struct rec_pub *p = ctx;
+
+    return event_encode(p->json(p->ctx, i), "record", 0);
+}
+
+void xl_live_publish_records(struct xl_live *lv, enum xl_kind kind, const struct xl_live_rec *recs,
+                             size_t n, xl_live_json_fn json, void *ctx)
+{
+    struct rec_pub p = {kind, recs, json, ctx};
+
+    if (!xl_live_wants(lv, kind) || n == 0)
+        return;
+    fan_out(lv, n, rec_match, rec_encode, &p);
 }
 
 uint64_t xl_live_subscribers(struct xl_live *lv)
@@ -537,7 +690,7 @@ uint64_t xl_live_dropped(struct xl_live *lv)
     return lv ? atomic_load(&lv->dropped) : 0;
 }
 
-/* ---- GET /api/v1/logs/stream ---- */
+/* ---- the routes ---- */
 
 /* A non-negative decimal id. */
 static bool parse_id(const char *s, int64_t *out)
@@ -555,7 +708,67 @@ static bool parse_id(const char *s, int64_t *out)
     return true;
 }
 
-/* The subscriber for the request's filters; answers 4xx itself. */
+/* A subscriber with no filters yet, or NULL (answered 503). */
+static struct sub *sub_new(struct xl_server *srv, struct xl_http_resp *resp)
+{
+    struct sub *s = xl_calloc(1, sizeof(*s));
+
+    if (!s) {
+        xl_http_error(resp, 503, "out of memory", "try again later");
+        return NULL;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    xl_buf_init(&s->out, LIVE_OUT_MAX);
+    s->lv = srv->live;
+    s->store = srv->logs;
+    /* Sent first, so that the client sees the answer's headers at once. */
+    if (!(s->ring = xl_calloc(LIVE_MAX_LINES, sizeof(*s->ring))) ||
+        xl_buf_adds(&s->out, ": connected\n\n") != XL_OK) {
+        sub_destroy(s);
+        xl_http_error(resp, 503, "out of memory", "try again later");
+        return NULL;
+    }
+    return s;
+}
+
+/* Answer the request with s's stream and list s: it gets every record
+ * published from now on. Takes s, even when it fails. */
+static void sub_open(struct xl_live *lv, struct sub *s, struct xl_http_resp *resp)
+{
+    struct xl_http_stream *stream;
+    struct xl_err err = {0};
+
+    if (xl_http_stream_new(sub_read, sub_free, s, &stream, &err) != XL_OK) {
+        sub_destroy(s);
+        xl_http_error(resp, 503, "out of memory", "try again later");
+        return;
+    }
+    s->stream = xl_http_stream_ref(stream);
+    /* Listed before a catch-up reads the store: nothing falls between. */
+    pthread_mutex_lock(&lv->mu);
+    s->next = lv->subs;
+    if (lv->subs)
+        lv->subs->prev = s;
+    lv->subs = s;
+    atomic_fetch_add(&lv->nsubs, 1);
+    count_kinds(lv, s, 1);
+    pthread_mutex_unlock(&lv->mu);
+    resp->status = 200;
+    resp->content_type = "text/event-stream; charset=utf-8";
+    resp->stream = stream; /* the layer takes this reference; sub_free unlists */
+}
+
+static bool too_many_streams(struct xl_live *lv, struct xl_http_resp *resp)
+{
+    if (atomic_load(&lv->nsubs) < LIVE_MAX_SUBS)
+        return false;
+    xl_http_error(resp, 503, "too many streams",
+                  "%d live streams are open, the most the server keeps", LIVE_MAX_SUBS);
+    return true;
+}
+
+/* GET /api/v1/logs/stream: the log-stream subscriber for the request's
+ * filters; answers 4xx itself. */
 static struct sub *sub_from_req(struct xl_server *srv, struct xl_http_req *req,
                                 struct xl_http_resp *resp)
 {
@@ -583,16 +796,8 @@ static struct sub *sub_from_req(struct xl_server *srv, struct xl_http_req *req,
                       what, since);
         return NULL;
     }
-    if (!(s = xl_calloc(1, sizeof(*s)))) {
-        xl_http_error(resp, 503, "out of memory", "try again later");
+    if (!(s = sub_new(srv, resp)))
         return NULL;
-    }
-    pthread_mutex_init(&s->mu, NULL);
-    xl_buf_init(&s->out, LIVE_OUT_MAX);
-    if (!(s->ring = xl_calloc(LIVE_MAX_LINES, sizeof(*s->ring))))
-        goto out_nomem;
-    s->lv = srv->live;
-    s->store = srv->logs;
     if ((host && *host && !(s->host = xl_strdup(host))) ||
         (input && *input && !(s->input = xl_strdup(input))) ||
         (glob && *glob && !(s->glob = xl_strdup(glob))))
@@ -613,9 +818,6 @@ static struct sub *sub_from_req(struct xl_server *srv, struct xl_http_req *req,
         s->after_id = since_id;
         s->replay_max = since_id;
     }
-    /* Sent first, so that the client sees the answer's headers at once. */
-    if (xl_buf_adds(&s->out, ": connected\n\n") != XL_OK)
-        goto out_nomem;
     return s;
 out_nomem:
     sub_destroy(s);
@@ -626,36 +828,98 @@ out_nomem:
 void xl_api_logs_stream(void *app, struct xl_http_req *req, struct xl_http_resp *resp)
 {
     struct xl_server *srv = app;
-    struct xl_live *lv = srv->live;
-    struct xl_http_stream *stream;
-    struct xl_err err = {0};
     struct sub *s;
 
-    if (atomic_load(&lv->nsubs) >= LIVE_MAX_SUBS) {
-        xl_http_error(resp, 503, "too many streams",
-                      "%d live streams are open, the most the server keeps", LIVE_MAX_SUBS);
+    if (too_many_streams(srv->live, resp) || !(s = sub_from_req(srv, req, resp)))
         return;
-    }
-    if (!(s = sub_from_req(srv, req, resp)))
-        return;
-    if (xl_http_stream_new(sub_read, sub_free, s, &stream, &err) != XL_OK) {
-        sub_destroy(s);
-        xl_http_error(resp, 503, "out of memory", "try again later");
-        return;
-    }
-    s->stream = xl_http_stream_ref(stream);
-    /* Listed before the catch-up reads the store: nothing falls between. */
-    pthread_mutex_lock(&lv->mu);
-    s->next = lv->subs;
-    if (lv->subs)
-        lv->subs->prev = s;
-    lv->subs = s;
-    atomic_fetch_add(&lv->nsubs, 1);
-    pthread_mutex_unlock(&lv->mu);
     xl_log_debug("live", "stream opened (host %s, input %s, file %s, q %s, since %s)",
                  s->host ? s->host : "*", s->input ? s->input : "*", s->glob ? s->glob : "*",
                  s->text ? s->text : "-", s->replaying ? "yes" : "no");
-    resp->status = 200;
-    resp->content_type = "text/event-stream; charset=utf-8";
-    resp->stream = stream; /* the layer takes this reference; sub_free unlists */
+    sub_open(srv->live, s, resp);
+}
+
+/* GET /api/v1/stream: the record-stream subscriber for the request's
+ * type=, host= and where= parameters; answers 4xx itself. */
+static struct sub *rec_sub_from_req(struct xl_server *srv, struct xl_http_req *req,
+                                    struct xl_http_resp *resp)
+{
+    const char *types[LIVE_MAX_TYPES + 1], *where[XL_EVENT_WHERE_MAX + 1];
+    const char *host = xl_http_arg(req, "host");
+    size_t nt = xl_http_args(req, "type", types, LIVE_MAX_TYPES + 1);
+    size_t nw = xl_http_args(req, "where", where, XL_EVENT_WHERE_MAX + 1);
+    struct xl_err err = {0};
+    struct sub *s;
+    xl_rc rc;
+
+    if (nt == 0) {
+        xl_http_error(resp, 400, "bad parameter",
+                      "type: required: metric, log, check, event or an event type (repeat "
+                      "type= for several)");
+        return NULL;
+    }
+    if (nt > LIVE_MAX_TYPES || nw > XL_EVENT_WHERE_MAX) {
+        xl_http_error(resp, 400, "bad parameter", "%s: at most %d", nt > LIVE_MAX_TYPES ? "type"
+                                                                    : "where",
+                      nt > LIVE_MAX_TYPES ? LIVE_MAX_TYPES : XL_EVENT_WHERE_MAX);
+        return NULL;
+    }
+    if (!(s = sub_new(srv, resp)))
+        return NULL;
+    s->records = true;
+    if (!(s->types = xl_calloc(nt, sizeof(*s->types))) ||
+        (nw && !(s->where = xl_calloc(nw, sizeof(*s->where)))) ||
+        (host && *host && !(s->host = xl_strdup(host))))
+        goto out_nomem;
+    for (size_t i = 0; i < nt; i++) {
+        int k;
+
+        for (k = 0; k < XL_KIND_COUNT; k++)
+            if (strcmp(types[i], xl_kind_name((enum xl_kind)k)) == 0)
+                break;
+        if (k < XL_KIND_COUNT) {
+            s->kinds |= 1u << k;
+        } else if (xl_event_type_valid(types[i])) {
+            if (!(s->types[s->ntypes++] = xl_strdup(types[i])))
+                goto out_nomem;
+        } else {
+            xl_http_error(resp, 400, "bad parameter",
+                          "type=%.140s: expected metric, log, check, event or an event type "
+                          "(1 to %d characters of [A-Za-z0-9_.:-])",
+                          types[i], XL_EVENT_TYPE_MAX);
+            goto out_fail;
+        }
+    }
+    if (nw && (s->kinds & ~(1u << XL_KIND_EVENT))) {
+        xl_http_error(resp, 400, "bad parameter",
+                      "where: conditions on fields select events: ask only for events "
+                      "(type=event or event types)");
+        goto out_fail;
+    }
+    for (size_t i = 0; i < nw; i++) {
+        if ((rc = xl_event_where_parse(where[i], &s->where[i], &err)) == XL_ENOMEM)
+            goto out_nomem;
+        if (rc != XL_OK) {
+            xl_http_error(resp, 400, "bad parameter", "where=%.140s: %s", where[i], err.msg);
+            goto out_fail;
+        }
+        s->nwhere++;
+    }
+    return s;
+out_nomem:
+    xl_http_error(resp, 503, "out of memory", "try again later");
+out_fail:
+    sub_destroy(s);
+    return NULL;
+}
+
+void xl_api_stream(void *app, struct xl_http_req *req, struct xl_http_resp *resp)
+{
+    struct xl_server *srv = app;
+    struct sub *s;
+
+    if (too_many_streams(srv->live, resp) || !(s = rec_sub_from_req(srv, req, resp)))
+        return;
+    xl_log_debug("live", "record stream opened (kinds 0x%x, %zu event types, host %s)", s->kinds,
+                 s->ntypes, s->host ? s->host : "*");
+    sub_open(srv->live, s, resp);
 }

@@ -17,6 +17,8 @@
 #include "common/log.h"
 #include "common/units.h"
 
+#define MAINTAIN_EVERY_MS 60000
+
 /* Use the configured token, or the one kept in data/<file>, or make one and
  * keep it there (mode 0600) so that a server is never left open. */
 static xl_rc load_token(const char *configured, const char *data, const char *file, char **out,
@@ -96,7 +98,30 @@ static xl_rc server_open(struct xl_server *s, struct xl_err *err)
         rc = xl_logstore_open(&lo, &s->logs, err);
     }
     xl_free(path);
-    if (rc != XL_OK || (rc = xl_live_new(&s->live, err)) != XL_OK)
+    if (rc != XL_OK)
+        return rc;
+    if (!(path = xl_path_join(c->paths.data_path, "checks.db")))
+        return xl_err_set(err, XL_ENOMEM, "out of memory");
+    {
+        struct xl_checkstore_opts co = {.path = path,
+                                        .history_retention_ms = c->checks.history_retention,
+                                        .sync_full = to.sync == XL_TSDB_SYNC_ALWAYS};
+        rc = xl_checkstore_open(&co, &s->checks, err);
+    }
+    xl_free(path);
+    if (rc != XL_OK)
+        return rc;
+    if (!(path = xl_path_join(c->paths.data_path, "events.db")))
+        return xl_err_set(err, XL_ENOMEM, "out of memory");
+    {
+        struct xl_eventstore_opts eo = {.path = path,
+                                        .retention_ms = c->events.retention,
+                                        .sync_full = to.sync == XL_TSDB_SYNC_ALWAYS};
+        rc = xl_eventstore_open(&eo, &s->events, err);
+    }
+    xl_free(path);
+    if (rc != XL_OK || (rc = xl_live_new(&s->live, err)) != XL_OK ||
+        (rc = xl_server_consumers_start(s, err)) != XL_OK)
         return rc;
     s->limits.max_records = (size_t)c->max_records;
     s->limits.max_age_ms = c->max_sample_age;
@@ -116,16 +141,32 @@ static void server_close(struct xl_server *s)
     struct xl_err err = {0};
 
     /* Stop taking requests first, so that nothing is acknowledged after the
-     * store is closed; the store's close checkpoints the head. */
+     * store is closed; the store's close checkpoints the head. The
+     * consumers go on until the last ingest request has its answer. */
     xl_http_stop(s->http);
+    xl_consumers_stop(s->consumers);
     if (s->reg && xl_registry_flush(s->reg, &err) != XL_OK)
         xl_log_error("server", "registry flush: %s", err.msg);
     xl_registry_close(s->reg);
     xl_live_free(s->live);
     xl_logstore_close(s->logs);
+    xl_checkstore_close(s->checks);
+    xl_eventstore_close(s->events);
     xl_tsdb_close(s->tsdb);
     xl_free(s->agent_token);
     xl_free(s->api_token);
+}
+
+/* Retention of the event store and of the check history (the log and
+ * metric stores run their own). */
+static void maintain(struct xl_server *s)
+{
+    struct xl_err err = {0};
+
+    if (xl_eventstore_maintain(s->events, xl_now_ms(), &err) != XL_OK)
+        xl_log_rl(XL_LOG_ERROR, 600, "server", "event retention: %s", err.msg);
+    if (xl_checkstore_maintain(s->checks, xl_now_ms(), &err) != XL_OK)
+        xl_log_rl(XL_LOG_ERROR, 600, "server", "check history retention: %s", err.msg);
 }
 
 int xl_server_run(void *cfgp, const struct xl_daemon_opts *opts)
@@ -133,6 +174,7 @@ int xl_server_run(void *cfgp, const struct xl_daemon_opts *opts)
     struct xl_server s = {.cfg = cfgp, .started_ms = xl_now_ms()};
     struct xl_err err = {0};
     struct timespec tick = {1, 0};
+    int64_t last_maint = xl_mono_ms();
     enum xl_log_level lvl;
     sigset_t set;
     int sig, code = 0;
@@ -173,6 +215,10 @@ int xl_server_run(void *cfgp, const struct xl_daemon_opts *opts)
         }
         if (xl_registry_flush(s.reg, &err) != XL_OK)
             xl_log_rl(XL_LOG_ERROR, 60, "server", "registry: %s", err.msg);
+        if (xl_mono_ms() - last_maint >= MAINTAIN_EVERY_MS) {
+            maintain(&s);
+            last_maint = xl_mono_ms();
+        }
     }
 out:
     server_close(&s);

@@ -13,7 +13,6 @@ import json
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,7 +20,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (AGENT_TOKEN, API_TOKEN, TestCase, binary, http,  # noqa: E402
+from harness import (AGENT_TOKEN, API_TOKEN, SSE, TestCase, binary, http,  # noqa: E402
                      wait_for)
 
 
@@ -61,114 +60,6 @@ class Shipper:
                             timeout=60)
         assert status == 200, (status, body)
         return body
-
-
-class SSE:
-    """A raw Server-Sent Events client: HTTP/1.1 over a socket, chunked
-    decoding and event parsing by hand, so that what the server sends is
-    seen byte for byte (and so that the client can stop reading)."""
-
-    def __init__(self, srv, query="", last_id=None, rcvbuf=None, token=API_TOKEN):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        if rcvbuf:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.connect(("127.0.0.1", srv.port))
-        head = (f"GET /api/v1/logs/stream{query} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n")
-        if last_id is not None:
-            head += f"Last-Event-ID: {last_id}\r\n"
-        self.sock.sendall((head + "\r\n").encode())
-        self.raw = b""
-        self.body = b""
-        self.status = None
-        self.headers = {}
-        self.ended = False
-        self.events = []  # (type, id, data)
-        self.comments = []
-
-    def close(self):
-        self.sock.close()
-
-    def _decode(self):
-        if self.status is None:
-            i = self.raw.find(b"\r\n\r\n")
-            if i < 0:
-                return
-            head, self.raw = self.raw[:i].decode(), self.raw[i + 4:]
-            lines = head.split("\r\n")
-            self.status = int(lines[0].split()[1])
-            for h in lines[1:]:
-                k, _, v = h.partition(":")
-                self.headers[k.strip().lower()] = v.strip()
-            assert self.headers.get("transfer-encoding") == "chunked", self.headers
-        while True:
-            i = self.raw.find(b"\r\n")
-            if i < 0:
-                return
-            size = int(self.raw[:i], 16)
-            if len(self.raw) < i + 2 + size + 2:
-                return
-            self.body += self.raw[i + 2:i + 2 + size]
-            self.raw = self.raw[i + 2 + size + 2:]
-            if size == 0:
-                self.ended = True
-            self._parse()
-
-    def _parse(self):
-        while True:
-            i = self.body.find(b"\n\n")
-            if i < 0:
-                return
-            block, self.body = self.body[:i].decode(), self.body[i + 2:]
-            etype, eid, data = "message", None, []
-            for line in block.split("\n"):
-                if line.startswith(":"):
-                    self.comments.append(line)
-                    continue
-                k, _, v = line.partition(":")
-                v = v[1:] if v.startswith(" ") else v
-                if k == "event":
-                    etype = v
-                elif k == "id":
-                    eid = v
-                elif k == "data":
-                    data.append(v)
-            if data:
-                self.events.append((etype, eid, "\n".join(data)))
-
-    def pump(self, seconds):
-        """Read whatever comes within seconds."""
-        deadline = time.monotonic() + seconds
-        while not self.ended:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            r, _, _ = select.select([self.sock], [], [], left)
-            if not r:
-                return
-            chunk = self.sock.recv(1 << 16)
-            if not chunk:
-                self.ended = True
-                return
-            self.raw += chunk
-            self._decode()
-
-    def wait(self, cond, timeout=20, what="events"):
-        deadline = time.monotonic() + timeout
-        while not cond(self):
-            if time.monotonic() > deadline or self.ended:
-                raise AssertionError(f"timed out waiting for {what}; have {len(self.events)} "
-                                     f"events, last {self.events[-3:]}")
-            self.pump(0.2)
-
-    def logs(self):
-        return [json.loads(d) for t, _, d in self.events if t == "log"]
-
-    def lines(self):
-        return [r["line"] for r in self.logs()]
-
-    def dropped(self):
-        return sum(json.loads(d)["count"] for t, _, d in self.events if t == "dropped")
 
 
 AIDS = ["0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"]

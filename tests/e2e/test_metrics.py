@@ -64,7 +64,7 @@ class MetricsSlice(TestCase):
         with open("/proc/uptime") as f:
             self.assertAlmostEqual(up["series"][0]["points"][-1][1], float(f.read().split()[0]),
                                    delta=30)
-        procs = self.wait_samples("node_procs_total")
+        procs = self.wait_samples("node_processes_pids")
         self.assertGreater(procs["series"][0]["points"][-1][1], 1)
         fs = self.wait_samples("node_filesystem_used_ratio")
         for series in fs["series"]:
@@ -77,7 +77,7 @@ class MetricsSlice(TestCase):
         self.wait_samples("node_load1", 3)
         names = {m["name"]: m["series"] for m in self.srv.api("/api/v1/metrics")["metrics"]}
         for n in ("node_load1", "node_load5", "node_load15", "node_memory_available_bytes",
-                  "node_cpu_mode_ratio", "node_swap_total_bytes", "node_threads_total"):
+                  "node_cpu_mode_ratio", "node_swap_total_bytes", "node_processes_threads"):
             self.assertIn(n, names)
         self.assertEqual(names["node_load1"], 1)
         self.assertGreaterEqual(names["node_cpu_mode_ratio"], 4)

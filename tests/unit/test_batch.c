@@ -229,6 +229,53 @@ static void test_limit_keeps_batch_valid(void **state)
     xl_batch_cleanup(&bb);
 }
 
+/* Checks and events written by the agent decode to what went in, and
+ * make the batch one that is never dropped. */
+static void test_checks_and_events(void **state)
+{
+    struct xl_batch_builder bb;
+    struct xl_batch_out o;
+    struct xl_ingest_batch b;
+    int64_t now = xl_now_ms();
+    json_t *fields = json_pack("{s:s, s:i, s:[i,i]}", "key1", "v\"1\n\xe4\xb8\xad", "n", 3,
+                               "list", 1, 2);
+    struct xl_check_rec c = {.name = "check_disk", .state = XL_CHECK_WARNING,
+                             .output = "DISK WARNING - / 91%", .long_output = "line2\nline3",
+                             .exit_code = 1, .duration_ms = 35, .source = "/etc/cron.d/x",
+                             .ts_ms = now};
+    struct xl_check_rec bare = {.name = "pushed", .state = XL_CHECK_OK, .output = NULL,
+                                .exit_code = -1, .duration_ms = -1, .ts_ms = now};
+
+    (void)state;
+    xl_batch_init(&bb, 1 << 20);
+    assert_int_equal(xl_batch_add_check(&bb, &c), XL_OK);
+    assert_int_equal(xl_batch_add_event(&bb, "demo", fields, "push", now), XL_OK);
+    assert_int_equal(xl_batch_add_check(&bb, &bare), XL_OK);
+    assert_int_equal(xl_batch_finish(&bb, AID, 7, 1, now, &o), XL_OK);
+    assert_false(o.droppable);
+    assert_int_equal(o.items, 3);
+    decode_ok(&o, &b);
+    assert_int_equal(b.nchecks, 2);
+    assert_int_equal(b.nevents, 1);
+    assert_string_equal(b.checks[0].name, "check_disk");
+    assert_int_equal(b.checks[0].state, XL_CHECK_WARNING);
+    assert_string_equal(b.checks[0].output, "DISK WARNING - / 91%");
+    assert_string_equal(b.checks[0].long_output, "line2\nline3");
+    assert_string_equal(b.checks[0].source, "/etc/cron.d/x");
+    assert_true(b.checks[0].has_exit_code && b.checks[0].exit_code == 1);
+    assert_true(b.checks[0].has_duration && b.checks[0].duration_ms == 35);
+    assert_false(b.checks[1].has_exit_code);
+    assert_false(b.checks[1].has_duration);
+    assert_null(b.checks[1].source);
+    assert_string_equal(b.events[0].name, "demo");
+    assert_string_equal(b.events[0].source, "push");
+    assert_true(json_equal((json_t *)b.events[0].fields, fields));
+    xl_ingest_batch_cleanup(&b);
+    xl_batch_out_cleanup(&o);
+    xl_batch_cleanup(&bb);
+    json_decref(fields);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -236,6 +283,7 @@ int main(void)
         cmocka_unit_test(test_escape_matches_reference),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_limit_keeps_batch_valid),
+        cmocka_unit_test(test_checks_and_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

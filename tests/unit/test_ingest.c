@@ -75,6 +75,11 @@ static void test_errors(void **state)
 #define LOG(l) LOGH "{" l "},{" l "}]}"
 #define LOG1(l) LOGH "{" l "}]}"
 #define M(extra) "{\"type\":\"metric\",\"ts\":1763715000000,\"name\":\"m\",\"value\":1" extra "}"
+#define CHK(f) "{\"type\":\"check\",\"ts\":1763715000000," f "}"
+#define EVT(f) "{\"type\":\"event\",\"ts\":1763715000000," f "}"
+#define NAME10 "abcdefghij"
+#define NAME201 NAME10 NAME10 NAME10 NAME10 NAME10 NAME10 NAME10 NAME10 NAME10 NAME10 \
+    NAME10 NAME10 NAME10 NAME10 NAME10 NAME10 NAME10 NAME10 NAME10 NAME10 "x"
     static const struct {
         const char *body;
         xl_rc rc;
@@ -118,6 +123,30 @@ static void test_errors(void **state)
         {REC(M(",\"labels\":[]")), XL_EINVAL, "records[0].labels: expected an object"},
         {REC(M(",\"labels\":{\"a b\":\"x\"}")), XL_EINVAL, "records[0].labels.a b"},
         {REC(M(",\"labels\":{\"a\":1}")), XL_EINVAL, "records[0].labels.a: expected a string"},
+        /* check records */
+        {REC(CHK("\"name\":\"\",\"state\":\"ok\"")), XL_EINVAL, "records[0].name: expected the check's name"},
+        {REC(CHK("\"state\":\"ok\"")), XL_EINVAL, "records[0].name"},
+        {REC(CHK("\"name\":\"a\\nb\",\"state\":\"ok\"")), XL_EINVAL, "printable"},
+        {REC(CHK("\"name\":\"a\\u0085b\",\"state\":\"ok\"")), XL_EINVAL, "printable"},
+        {REC(CHK("\"name\":\"" NAME201 "\",\"state\":\"ok\"")), XL_EINVAL, "1 to 200 bytes"},
+        {REC(CHK("\"name\":\"x\"")), XL_EINVAL, "records[0].state: expected ok, warning, critical or unknown"},
+        {REC(CHK("\"name\":\"x\",\"state\":\"OK\"")), XL_EINVAL, "records[0].state"},
+        {REC(CHK("\"name\":\"x\",\"state\":\"down\"")), XL_EINVAL, "records[0].state"},
+        {REC(CHK("\"name\":\"x\",\"state\":\"ok\",\"output\":3")), XL_EINVAL, "records[0].output: expected a string"},
+        {REC(CHK("\"name\":\"x\",\"state\":\"ok\",\"long_output\":[]")), XL_EINVAL, "records[0].long_output"},
+        {REC(CHK("\"name\":\"x\",\"state\":\"ok\",\"exit_code\":\"2\"")), XL_EINVAL, "records[0].exit_code: expected an integer"},
+        {REC(CHK("\"name\":\"x\",\"state\":\"ok\",\"exit_code\":4294967296")), XL_EINVAL, "records[0].exit_code"},
+        {REC(CHK("\"name\":\"x\",\"state\":\"ok\",\"duration_ms\":-1")), XL_EINVAL, "records[0].duration_ms"},
+        {REC(CHK("\"name\":\"x\",\"state\":\"ok\",\"source\":true")), XL_EINVAL, "records[0].source"},
+        /* event records */
+        {REC(EVT("\"fields\":{}")), XL_EINVAL, "records[0].name: expected the event type"},
+        {REC(EVT("\"name\":\"\",\"fields\":{}")), XL_EINVAL, "records[0].name"},
+        {REC(EVT("\"name\":\"metric\",\"fields\":{}")), XL_EINVAL, "records[0].name"},
+        {REC(EVT("\"name\":\"job_run\",\"fields\":{}")), XL_EINVAL, "records[0].name"},
+        {REC(EVT("\"name\":\"a/b\",\"fields\":{}")), XL_EINVAL, "records[0].name"},
+        {REC(EVT("\"name\":\"x\"")), XL_EINVAL, "records[0].fields: expected an object"},
+        {REC(EVT("\"name\":\"x\",\"fields\":[1]")), XL_EINVAL, "records[0].fields: expected an object"},
+        {REC(EVT("\"name\":\"x\",\"fields\":{},\"source\":1")), XL_EINVAL, "records[0].source"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct xl_ingest_batch b;
@@ -151,6 +180,80 @@ static void test_logs(void **state)
     assert_int_equal(b.logs[1].part, 2);
     assert_int_equal(b.logs[1].parts, 2);
     xl_ingest_batch_cleanup(&b);
+}
+
+static void test_checks_events(void **state)
+{
+    struct xl_ingest_batch b;
+    struct xl_err err = {0};
+    const char *body = REC(
+        CHK("\"name\":\"disk_root\",\"state\":\"warning\",\"output\":\"DISK WARNING\","
+            "\"long_output\":\"l2\",\"exit_code\":1,\"duration_ms\":35,"
+            "\"source\":\"conf/cron.d/check_disk\"") ","
+        EVT("\"name\":\"demo\",\"fields\":{\"key1\":\"value1\",\"n\":3},"
+            "\"source\":\"conf/cron.d/demo_cron.py\"") ","
+        CHK("\"name\":\"caf\u00e9 \u2713\",\"state\":\"unknown\""));
+
+    assert_int_equal(decode(body, &b, &err), XL_OK);
+    assert_int_equal(b.nchecks, 2);
+    assert_int_equal(b.nevents, 1);
+    assert_int_equal(b.nmetrics, 0);
+    assert_string_equal(b.checks[0].name, "disk_root");
+    assert_int_equal(b.checks[0].state, XL_CHECK_WARNING);
+    assert_string_equal(b.checks[0].output, "DISK WARNING");
+    assert_string_equal(b.checks[0].long_output, "l2");
+    assert_true(b.checks[0].has_exit_code && b.checks[0].exit_code == 1);
+    assert_true(b.checks[0].has_duration && b.checks[0].duration_ms == 35);
+    assert_string_equal(b.checks[0].source, "conf/cron.d/check_disk");
+    assert_int_equal(b.checks[0].ts_ms, 1763715000000LL);
+    /* Optional fields absent: output "", the rest unset. */
+    assert_string_equal(b.checks[1].name, "caf\u00e9 \u2713");
+    assert_int_equal(b.checks[1].state, XL_CHECK_UNKNOWN);
+    assert_string_equal(b.checks[1].output, "");
+    assert_null(b.checks[1].long_output);
+    assert_null(b.checks[1].source);
+    assert_false(b.checks[1].has_exit_code || b.checks[1].has_duration);
+    assert_string_equal(b.events[0].name, "demo");
+    assert_int_equal(b.events[0].idx, 1);
+    assert_true(json_is_object(b.events[0].fields));
+    assert_int_equal(json_integer_value(json_object_get(b.events[0].fields, "n")), 3);
+    assert_string_equal(b.events[0].source, "conf/cron.d/demo_cron.py");
+    xl_ingest_batch_cleanup(&b);
+}
+
+/* fields: at most 64 KiB as compact JSON (spaces in the body do not count). */
+static void test_event_fields_limit(void **state)
+{
+    static char body[80 << 10];
+    struct xl_ingest_batch b;
+    struct xl_err err = {0};
+    char pad[(64 << 10) - 8 + 1]; /* {"p":"...."}: 8 bytes + the padding, exactly 64 KiB */
+    const char *head = "{\"v\":1,\"agent_id\":\"" AID "\",\"seq\":1,\"records\":[{\"type\":"
+                       "\"event\",\"ts\":1763715000000,\"name\":\"e\",\"fields\":{  \"p\" :  \"";
+
+    memset(pad, 'x', sizeof(pad) - 1);
+    pad[sizeof(pad) - 1] = '\0';
+    snprintf(body, sizeof(body), "%s%s\"}}]}", head, pad);
+    assert_int_equal(decode(body, &b, &err), XL_OK);
+    xl_ingest_batch_cleanup(&b);
+    snprintf(body, sizeof(body), "%s%sy\"}}]}", head, pad);
+    assert_int_equal(decode(body, &b, &err), XL_EINVAL);
+    assert_non_null(strstr(err.msg, "records[0].fields: more than 65536 bytes"));
+}
+
+/* max_records counts check and event records like the others. */
+static void test_records_limit(void **state)
+{
+    struct xl_ingest_batch b;
+    struct xl_err err = {0};
+    const char *c = CHK("\"name\":\"x\",\"state\":\"ok\"");
+    const char *e = EVT("\"name\":\"x\",\"fields\":{}");
+    char body[2048];
+
+    snprintf(body, sizeof(body), "{\"v\":1,\"agent_id\":\"" AID "\",\"seq\":1,\"records\":[%s,%s,%s,%s]}",
+             c, e, c, e);
+    assert_int_equal(decode(body, &b, &err), XL_ETOOBIG);
+    assert_non_null(strstr(err.msg, "4 records, the limit is 3"));
 }
 
 static void test_oom(void **state)
@@ -190,6 +293,9 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_floor),
         cmocka_unit_test(test_logs),
+        cmocka_unit_test(test_checks_events),
+        cmocka_unit_test(test_event_fields_limit),
+        cmocka_unit_test(test_records_limit),
         cmocka_unit_test(test_oom),
         cmocka_unit_test(test_agent_id),
     };

@@ -744,8 +744,8 @@ static void test_collect_vm2_real(void **state)
     assert_near(value("node_memory_total_bytes", ""), 24684084 * KB);
     assert_near(value("node_swap_total_bytes", ""), 0);
     assert_near(value("node_swap_used_ratio", ""), 0);
-    assert_near(value("node_procs_total", ""), 5);
-    assert_true(value("node_threads_total", "") > 0);
+    assert_near(value("node_processes_pids", ""), 5);
+    assert_true(value("node_processes_threads", "") > 0);
     assert_true(value("node_uptime_seconds", "") > 0);
     /* / on vda, and /dev/shm once although mounted twice; the tmpfs on
      * /sys/fs/cgroup is under /sys */
@@ -793,8 +793,8 @@ static void test_collect_big64_rates(void **state)
         {"node_forks_per_second", "", 50},
         {"node_procs_running", "", 7},
         {"node_procs_blocked", "", 2},
-        {"node_procs_total", "", 5},
-        {"node_threads_total", "", 2345},
+        {"node_processes_pids", "", 5},
+        {"node_processes_threads", "", 2345},
         {"node_uptime_seconds", "", 1234577.89},
         {"node_load1", "", 12.5},
         {"node_load5", "", 10.25},
@@ -965,7 +965,7 @@ static void test_collect_pi4_noswap(void **state)
     assert_near(value("node_swap_used_ratio", ""), 0);
     assert_near(value("node_memory_used_bytes", ""), (3884084 - 2764120) * KB);
     assert_near(value("node_cpu_count", ""), 4);
-    assert_near(value("node_procs_total", ""), 3);
+    assert_near(value("node_processes_pids", ""), 3);
     /* /dev/sda1 mounted twice: reported once, at its first mount point */
     assert_int_equal(count("node_filesystem_size_bytes"), 4);
     assert_non_null(find("node_filesystem_size_bytes",
@@ -996,8 +996,8 @@ static void test_collect_partial_failure(void **state)
     assert_int_equal(count("node_cpu_count"), 0);
     assert_int_equal(count("node_memory_total_bytes"), 0);
     assert_near(value("node_load1", ""), 0.32);
-    assert_near(value("node_threads_total", ""), 92);
-    assert_near(value("node_procs_total", ""), 1);
+    assert_near(value("node_processes_threads", ""), 92);
+    assert_near(value("node_processes_pids", ""), 1);
     xl_sysinput_free(s);
 }
 
@@ -1077,7 +1077,7 @@ static void test_collect_real_host(void **state)
     check_sane(10);
     assert_true(value("node_memory_total_bytes", "") > 0);
     assert_near(value("node_cpu_count", ""), (double)ncpu);
-    assert_true(value("node_procs_total", "") >= 1);
+    assert_true(value("node_processes_pids", "") >= 1);
     usleep(20000);
     nsamples = 0;
     assert_int_equal(xl_sysinput_collect(s, 20, 1020, &sink, &err), XL_OK);

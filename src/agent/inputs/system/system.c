@@ -395,7 +395,7 @@ static xl_rc collect_loadavg(struct run *r, struct xl_err *err)
     emit(r, "node_load1", NULL, 0, la.load1);
     emit(r, "node_load5", NULL, 0, la.load5);
     emit(r, "node_load15", NULL, 0, la.load15);
-    emit(r, "node_threads_total", NULL, 0, (double)la.threads_total);
+    emit(r, "node_processes_threads", NULL, 0, (double)la.threads_total);
     return XL_OK;
 }
 
@@ -606,7 +606,7 @@ static xl_rc collect_procs(struct run *r, struct xl_err *err)
             n++;
     }
     closedir(d);
-    emit(r, "node_procs_total", NULL, 0, (double)n);
+    emit(r, "node_processes_pids", NULL, 0, (double)n);
     return XL_OK;
 }
 

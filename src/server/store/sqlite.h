@@ -1,0 +1,49 @@
+/* xluo-server: what the SQLite-backed stores share (store/events.c,
+ * store/checks.c): opening a database the same way (WAL, the sync mode of
+ * store.sync, a busy timeout, the schema applied in one transaction and its
+ * version checked), errors that name the store, and a small pool of
+ * read-only connections so that queries never wait for the writer.
+ *
+ * A store has one write connection, used under the store's own lock, and
+ * takes read connections from its pool for queries. */
+#ifndef XL_STORE_SQLITE_H
+#define XL_STORE_SQLITE_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/rc.h"
+
+/* XL_EDB with "<who>: <what>: <SQLite's message>". Returns XL_EDB. */
+xl_rc xl_sql_fail(struct xl_err *err, sqlite3 *h, const char *who, const char *what);
+
+/* Run statements without results. XL_EDB. */
+xl_rc xl_sql_exec(sqlite3 *h, const char *sql, const char *who, struct xl_err *err);
+
+/* Open path for writing (created when missing): journal_mode=WAL,
+ * synchronous=FULL when sync_full else NORMAL, then schema (which must set
+ * meta.schema_version with INSERT OR IGNORE) in one transaction, and check
+ * that meta says version. *out is closed again on failure. XL_EDB. */
+xl_rc xl_sql_open_write(const char *path, bool sync_full, const char *schema, int64_t version,
+                        const char *who, sqlite3 **out, struct xl_err *err);
+
+/* Idle read-only connections of one database file. */
+struct xl_sql_pool {
+    pthread_mutex_t mu;
+    const char *path; /* borrowed from the store */
+    const char *who;
+    struct xl_sql_conn *idle;
+    int nidle;
+};
+
+void xl_sql_pool_init(struct xl_sql_pool *p, const char *path, const char *who);
+/* Close the idle connections; every one taken must have been put back. */
+void xl_sql_pool_cleanup(struct xl_sql_pool *p);
+/* A read-only connection (an idle one, or a new one). XL_EDB, XL_ENOMEM. */
+xl_rc xl_sql_pool_get(struct xl_sql_pool *p, sqlite3 **out, struct xl_err *err);
+/* Give it back (kept idle, or closed when enough are). NULL is fine. */
+void xl_sql_pool_put(struct xl_sql_pool *p, sqlite3 *h);
+
+#endif

@@ -1,0 +1,275 @@
+"""The exec input and the agent's local endpoint end to end: real scripts
+(seed 003's demo_cron.py, Debian's Nagios plugins, a Prometheus exporter
+script, scripts that hang, flood, fail or cannot run) run by a real agent,
+their results stored by a real server; applications push to the agent's
+127.0.0.1 endpoint; /metrics is valid Prometheus text."""
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+import time
+import unittest
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import TestCase, cli, http, wait_for  # noqa: E402
+
+PLUGINS = "/usr/lib/nagios/plugins"
+
+# Seed 003's agent/cron/demo_cron.py, as its document describes it: print
+# one JSON object with the required `type`.
+DEMO_CRON = """#!/usr/bin/env python3
+import json
+
+def run():
+    alarm = {"key1": "value1", "key2": "value2", "key3": "value3", "type": "demo"}
+    print(json.dumps(alarm, indent=4))
+
+if __name__ == "__main__":
+    run()
+"""
+
+EXPORTER = """#!/bin/sh
+cat <<'EOF'
+# HELP app_queue_depth Jobs waiting.
+# TYPE app_queue_depth gauge
+app_queue_depth{queue="mail"} 17
+app_queue_depth{queue="sms",note="a \\"quoted\\" value"} 3
+# TYPE app_jobs_total counter
+app_jobs_total 1234
+EOF
+"""
+
+
+def script(path, text, mode=0o755):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+    return path
+
+
+class ExecInput(TestCase):
+    def setUp(self):
+        super().setUp()
+        self.srv = self.server().start_fg()
+
+    def start_agent(self, inputs, extra=""):
+        self.ag = self.agent([self.srv.url], interval="", inputs=inputs, extra=extra)
+        self.ag.start_fg()
+        return self.ag
+
+    def checks(self, **q):
+        return self.srv.api("/api/v1/checks?" + urllib.parse.urlencode(q))["checks"]
+
+    def check(self, name):
+        for c in self.checks(name=name):
+            return c
+        return None
+
+    def wait_check(self, name, pred=lambda c: True, timeout=30):
+        return wait_for(lambda: (lambda c: c if c and pred(c) else None)(self.check(name)),
+                        timeout, f"check {name}\n{self.ag.log()}")
+
+    def events(self, **q):
+        q.setdefault("since", "1h")
+        return self.srv.api("/api/v1/events?" + urllib.parse.urlencode(q))["events"]
+
+    def series(self, name, **labels):
+        q = {"name": name, "from": "5m"}
+        r = self.srv.api("/api/v1/query?" + urllib.parse.urlencode(q))["series"]
+        return [s for s in r if all(s["labels"].get(k) == v for k, v in labels.items())]
+
+    def test_seed003_demo_cron_dir(self):
+        d = self.path("cron")
+        os.makedirs(d)
+        script(os.path.join(d, "demo_cron.py"), DEMO_CRON)
+        script(os.path.join(d, "notes.txt.disabled"), "not a script\n", 0o644)
+        self.start_agent(f"  exec:\n    - dir: {d}\n      interval: 1s\n")
+        ev = wait_for(lambda: self.events(type="demo"), 30, "demo event")
+        self.assertEqual(ev[0]["type"], "demo")
+        self.assertEqual(ev[0]["fields"], {"key1": "value1", "key2": "value2",
+                                           "key3": "value3"})
+        self.assertEqual(ev[0]["host"], os.uname().nodename)
+        c = self.wait_check("demo_cron.py")
+        self.assertEqual(c["state"], "ok")
+        self.assertEqual(c["exit_code"], 0)
+        # Runs again on its interval; the disabled file never shows.
+        wait_for(lambda: len(self.events(type="demo")) >= 3, 30, "three runs")
+        self.assertIsNone(self.check("notes.txt.disabled"))
+        # A script added at run time is picked up at the next scan.
+        script(os.path.join(d, "late.sh"), "#!/bin/sh\necho '{\"type\":\"late\",\"n\":1}'\n")
+        wait_for(lambda: self.events(type="late"), 30, "event of a script added later")
+
+    @unittest.skipUnless(os.path.exists(f"{PLUGINS}/check_load"),
+                         "monitoring-plugins-basic is not installed "
+                         "(apt-get install monitoring-plugins-basic)")
+    def test_real_nagios_plugins(self):
+        self.start_agent(
+            "  exec:\n"
+            f"    - command: [{PLUGINS}/check_load, -w, '100,100,100', -c, '200,200,200']\n"
+            "      interval: 1s\n"
+            f"    - command: [{PLUGINS}/check_disk, -w, '1%', -c, '1%', -p, /]\n"
+            "      name: disk_root\n      interval: 1s\n"
+            f"    - command: [{PLUGINS}/check_dummy, '1', 'disk almost full']\n"
+            "      name: dummy\n      interval: 1s\n"
+            f"    - command: [{PLUGINS}/check_dummy, '2', 'down']\n"
+            "      name: dummy_crit\n      interval: 1s\n")
+        load = self.wait_check("check_load")
+        self.assertEqual(load["state"], "ok", load)
+        self.assertIn("LOAD OK", load["output"])
+        self.assertNotIn("|", load["output"])
+        self.assertEqual(self.wait_check("dummy")["state"], "warning")
+        self.assertIn("disk almost full", self.check("dummy")["output"])
+        self.assertEqual(self.wait_check("dummy_crit")["state"], "critical")
+        disk = self.wait_check("disk_root")
+        self.assertIn(disk["state"], ("ok", "warning", "critical"))
+        # Perfdata became metrics in base units.
+        s = wait_for(lambda: self.series("check_perf_value", check="check_load", perf="load1"),
+                     30, "load1 perfdata")
+        self.assertGreaterEqual(s[0]["points"][-1][1], 0)
+        self.assertEqual(self.series("check_perf_warn", check="check_load",
+                                     perf="load1")[0]["points"][-1][1], 100)
+        d = wait_for(lambda: self.series("check_perf_value", check="disk_root", perf="/"),
+                     30, "disk perfdata")
+        self.assertEqual(d[0]["labels"].get("unit"), "bytes")
+        self.assertGreater(d[0]["points"][-1][1], 1 << 20)
+        # The CLI filters by state.
+        r = cli(self.srv, "checks", "--state", "critical")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("dummy_crit", r.stdout)
+        self.assertNotIn("check_load", r.stdout)
+
+    def test_prometheus_script(self):
+        d = self.path("cron")
+        os.makedirs(d)
+        script(os.path.join(d, "exporter"), EXPORTER)
+        self.start_agent(f"  exec:\n    - dir: {d}\n      interval: 1s\n")
+        s = wait_for(lambda: self.series("app_queue_depth", queue="sms"), 30, "exposition")
+        self.assertEqual(s[0]["labels"]["note"], 'a "quoted" value')
+        self.assertEqual(s[0]["points"][-1][1], 3)
+        self.assertEqual(self.series("app_jobs_total")[0]["points"][-1][1], 1234)
+        self.assertEqual(self.wait_check("exporter")["state"], "ok")
+
+    def test_bad_scripts_never_stall_the_others(self):
+        d = self.path("cron")
+        os.makedirs(d)
+        marker = f"xluo-hang-{os.getpid()}-{id(self)}"
+        # Hangs, with a child in its process group that must die too.
+        script(os.path.join(d, "hang.sh"),
+               f"#!/bin/bash\n(exec -a {marker} sleep 300) &\nexec sleep 300\n")
+        script(os.path.join(d, "flood.sh"), "#!/bin/sh\nexec yes 'flood flood flood'\n")
+        script(os.path.join(d, "noexec.sh"), "#!/bin/sh\necho hi\n", 0o644)
+        script(os.path.join(d, "badjson.sh"), "#!/bin/sh\necho '{\"type\": \"x\", oops}'\n")
+        script(os.path.join(d, "notype.sh"), "#!/bin/sh\necho '{\"a\": 1}'\n")
+        script(os.path.join(d, "fail.sh"), "#!/bin/sh\necho 'it broke' >&2\nexit 3\n")
+        script(os.path.join(d, "ok.sh"), "#!/bin/sh\necho '{\"type\":\"tick\"}'\n")
+        self.start_agent(f"  exec:\n    - dir: {d}\n      interval: 1s\n      timeout: 2s\n"
+                         "      max_output: 64KiB\n      concurrency: 8\n")
+        t = self.wait_check("hang.sh", lambda c: c["state"] == "unknown")
+        self.assertIn("timed out after 2s", t["output"])
+        # Its whole group was killed.
+        wait_for(lambda: subprocess.run(["pgrep", "-f", marker]).returncode == 1, 10,
+                 "the hanging script's child to be killed")
+        f = self.wait_check("flood.sh", lambda c: c["state"] == "unknown")
+        self.assertIn("max_output", f["output"])
+        n = self.wait_check("noexec.sh", lambda c: c["state"] == "unknown")
+        self.assertIn("not executable", n["output"])
+        b = self.wait_check("badjson.sh", lambda c: c["state"] == "unknown")
+        self.assertIn("not valid json", b["output"])
+        self.assertRegex(b["output"], r"line|byte|body")
+        nt = self.wait_check("notype.sh", lambda c: c["state"] == "unknown")
+        self.assertIn("type", nt["output"])
+        fl = self.wait_check("fail.sh", lambda c: c["state"] == "unknown")
+        self.assertIn("exited with status 3", fl["output"])
+        self.assertIn("it broke", fl["output"])
+        self.assertEqual(fl["exit_code"], 3)
+        # Meanwhile the good script ran every second, hang or no hang.
+        t0 = len(self.events(type="tick"))
+        wait_for(lambda: len(self.events(type="tick")) >= t0 + 3, 20,
+                 "ok.sh to keep running beside the bad ones")
+        self.assertEqual(self.ag.proc.poll(), None, self.ag.log())
+
+    def test_push_endpoint_and_local_metrics(self):
+        self.start_agent("", extra="")
+        base = self.ag.local_url
+        wait_for(lambda: http("GET", base + "/healthz")[0] == 200, 20, "agent /healthz")
+        st, h = http("GET", base + "/healthz")
+        self.assertEqual(h["status"], "ok")
+        self.assertEqual(h["agent_id"], self.ag.agent_id())
+        body = "\n".join(json.dumps(o) for o in [
+            {"type": "order", "id": 7, "amount": 12.5, "ts": int(time.time() * 1000)},
+            {"type": "metric", "name": "app_orders_total", "value": 42,
+             "labels": {"shop": "eu"}},
+            {"type": "check", "name": "app_db", "state": "critical", "output": "db down"},
+        ]).encode()
+        st, r = http("POST", base + "/v1/push", body)
+        self.assertEqual((st, r), (200, {"accepted": 3}))
+        ev = wait_for(lambda: self.events(type="order"), 30, "pushed event")
+        self.assertEqual(ev[0]["fields"], {"id": 7, "amount": 12.5})
+        self.assertEqual(self.wait_check("app_db")["state"], "critical")
+        s = wait_for(lambda: self.series("app_orders_total", shop="eu"), 30, "pushed metric")
+        self.assertEqual(s[0]["points"][-1][1], 42)
+        # Bad bodies: a clear 400 naming the place, nothing taken.
+        st, r = http("POST", base + "/v1/push", b'[{"type":"ok"},{"nope":1}]')
+        self.assertEqual(st, 400, r)
+        self.assertIn("type", r["detail"])
+        st, r = http("POST", base + "/v1/push", b'{"type": "metric", "name": "x y", "value": 1}')
+        self.assertEqual(st, 400, r)
+        st, r = http("POST", base + "/v1/push", b"x" * (2 << 20))
+        self.assertEqual(st, 413, r)
+        st, r = http("GET", base + "/v1/push")
+        self.assertEqual(st, 405, r)
+        st, r = http("GET", base + "/nope")
+        self.assertEqual(st, 404, r)
+        self.assertEqual(self.events(type="ok"), [])
+        # /metrics: valid exposition with the agent's counters.
+        text = wait_for(lambda: (lambda t: t if "xluo_agent_push_records_total 3" in t
+                                 else None)(http("GET", base + "/metrics")[1]), 20,
+                        "push counter on /metrics")
+        assert_exposition(self, text)
+
+    def test_local_metrics_has_host_metrics(self):
+        self.ag = self.agent([self.srv.url], interval="1s")
+        self.ag.start_fg()
+        base = self.ag.local_url
+        # CPU ratios need two collections.
+        text = wait_for(lambda: (lambda t: t if "node_cpu_mode_ratio{" in t else None)(
+            http("GET", base + "/metrics")[1]), 20, "host metrics on /metrics")
+        self.assertRegex(text, r"(?m)^node_load1 [0-9.]+$")
+        assert_exposition(self, text)
+        self.assertRegex(text, r"(?m)^# TYPE node_cpu_usage_ratio gauge$")
+        self.assertRegex(text, r"(?m)^xluo_agent_collections_total \d+")
+
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*"'
+                    r'(,[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*")*)?\})? '
+                    r'(-?[0-9.e+-]+|NaN|\+Inf|-Inf)$')
+
+
+def assert_exposition(tc, text):
+    """Every line is a # TYPE line or a sample; a family's TYPE comes once,
+    before its samples, and its samples are together."""
+    typed, seen, last = {}, set(), None
+    for i, line in enumerate(text.splitlines(), 1):
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            tc.assertNotIn(name, typed, f"line {i}: second TYPE for {name}")
+            tc.assertIn(kind, ("gauge", "counter"))
+            typed[name] = kind
+            continue
+        m = SAMPLE.match(line)
+        tc.assertIsNotNone(m, f"line {i}: not a sample: {line!r}")
+        name = m.group(1)
+        tc.assertIn(name, typed, f"line {i}: {name} has no TYPE before it")
+        if name != last:
+            tc.assertNotIn(name, seen, f"line {i}: samples of {name} are not together")
+            seen.add(name)
+        last = name
+        if typed[name] == "counter":
+            tc.assertTrue(name.endswith("_total"))
+
+
+if __name__ == "__main__":
+    unittest.main()
