@@ -46,10 +46,10 @@ def children_cpu(pid):
 
 
 def local_metric(url, name):
-    st, text = bl.http("GET", url + "/metrics")
+    st, raw = bl.http("GET", url + "/metrics")
     if st != 200:
         return None
-    m = re.search(rf"(?m)^{name} (\S+)$", text if isinstance(text, str) else "")
+    m = re.search(rf"(?m)^{name} (\S+)$", raw.decode(errors="replace"))
     return float(m.group(1)) if m else None
 
 
@@ -63,7 +63,8 @@ def count_events(url, typ):
         st, body = bl.http("GET", url + "/api/v1/events?" + urllib.parse.urlencode(q),
                            token=bl.API_TOKEN, timeout=60)
         if st != 200:
-            raise RuntimeError(f"events query: {st} {body}")
+            raise RuntimeError(f"events query: {st} {body[:300]}")
+        body = json.loads(body)
         total += len(body["events"])
         before = body.get("next_before")
         if not before:
@@ -136,9 +137,9 @@ def bench_push(procs, args, tmp, server_url):
         while not stop.is_set():
             st, body = bl.http("POST", url + "/v1/push", lines)
             if st != 200:
-                errors.append((st, body))
+                errors.append((st, body[:300]))
                 return
-            sent[k] += body["accepted"]
+            sent[k] += json.loads(body)["accepted"]
 
     threads = [threading.Thread(target=client, args=(k,)) for k in range(args.clients)]
     meter = bl.CpuMeter(agent.pid)

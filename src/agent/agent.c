@@ -514,24 +514,33 @@ static void on_stop_signal(uv_signal_t *h, int sig)
 }
 
 /* SIGHUP: reopen the log, re-read the config and apply what can change
- * without a restart (the tail inputs). */
+ * without a restart (the tail and exec inputs). */
 static void on_hup(uv_signal_t *h, int sig)
 {
     struct xl_agent *a = h->data;
     struct xl_agent_cfg *cfg = NULL;
     struct xl_err err = {0};
     struct xl_cfg_array *tail;
+    struct xl_record_sink rs = {.metric = rec_metric, .check = rec_check, .event = rec_event,
+                                .ctx = a};
+    struct xl_exec *exec = NULL;
 
     if (xl_log_reopen(&err) != XL_OK)
         xl_log_error(MOD, "%s", err.msg);
-    if (!a->conf_path) {
-        xl_log_info(MOD, "SIGHUP: log reopened (no config file to re-read)");
+    if (!a->conf_path || a->stopping) {
+        xl_log_info(MOD, "SIGHUP: log reopened (%s)",
+                    a->stopping ? "stopping" : "no config file to re-read");
         return;
     }
     if (xl_agent_cfg_load(a->conf_path, a->cfg->paths.prefix, &cfg, &err) != XL_OK) {
         xl_log_error(MOD, "reload: %s; keeping the running configuration", err.msg);
         return;
     }
+    /* The new scripts start beside the old ones, which stop once the rest
+     * of the reload has worked: a bad config changes nothing. */
+    if (cfg->inputs.exec.n && xl_exec_start(&a->loop, a->cfg->paths.prefix, cfg->inputs.exec.items,
+                                            cfg->inputs.exec.n, &rs, &exec, &err) != XL_OK)
+        goto fail;
     tail = &cfg->inputs.tail;
     if (!a->tail) {
         struct xl_tail_sink sink = {.line = tail_line, .mark = tail_mark, .full = tail_full,
@@ -543,12 +552,17 @@ static void on_hup(uv_signal_t *h, int sig)
     } else if (xl_tail_reconfigure(a->tail, tail->items, tail->n, &err) != XL_OK) {
         goto fail;
     }
+    /* Scripts running now are killed; the new set starts on its own turns. */
+    xl_exec_stop(a->exec);
+    a->exec = exec;
     xl_agent_cfg_free(a->reloaded);
     a->reloaded = cfg;
-    xl_log_info(MOD, "reload: %zu tail inputs applied (other changes need a restart)", tail->n);
+    xl_log_info(MOD, "reload: %zu tail and %zu exec inputs applied (other changes need a restart)",
+                tail->n, cfg->inputs.exec.n);
     return;
 fail:
-    xl_log_error(MOD, "reload: %s; keeping the running tail inputs", err.msg);
+    xl_log_error(MOD, "reload: %s; keeping the running tail and exec inputs", err.msg);
+    xl_exec_stop(exec);
     xl_agent_cfg_free(cfg);
 }
 

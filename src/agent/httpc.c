@@ -3,7 +3,7 @@
  * A request goes through: name lookup (uv_getaddrinfo; skipped for numeric
  * hosts and for a kept-alive connection), connect (each address in turn,
  * within the connect timeout), one uv_write of the header block and the
- * body, and the response read with httpc_parse.c. A uv_timer per request
+ * body, and the response read with http_parse.c. A uv_timer per request
  * enforces the connect timeout and then the whole-request timeout.
  *
  * Lifetimes follow libuv's rules: a request's memory goes in its timer's
@@ -24,7 +24,7 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "httpc_curl.h"
-#include "httpc_parse.h"
+#include "http_parse.h"
 
 #define RESP_MAX (1u << 20)
 /* Connecting gets at most this long, less when the request has less. */
@@ -44,7 +44,7 @@ struct xl_httpc_conn {
     struct xl_httpc *c;
     struct xl_httpc_req *req;   /* the request it serves; NULL when idle */
     struct xl_httpc_conn *next; /* in c->idle */
-    struct xl_httpc_parser p;
+    struct xl_http_parser p;
     char origin[ORIGIN_MAX]; /* "host:port": the idle list's key */
     uint64_t idle_since;     /* loop time it went idle */
     unsigned served;         /* responses read on it */
@@ -280,7 +280,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread < 0) {
         if (nread != UV_EOF) {
             conn_failed(r, (int)nread, "reading from", NULL);
-        } else if (xl_httpc_parser_eof(&k->p, &err) == XL_OK) {
+        } else if (xl_http_parser_eof(&k->p, &err) == XL_OK) {
             k->served++;
             finish(r, k->p.status, NULL, false);
         } else {
@@ -288,7 +288,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         }
         return;
     }
-    if (xl_httpc_parser_feed(&k->p, buf->base, (size_t)nread, &used, on_body, r, &err) != XL_OK) {
+    if (xl_http_parser_feed(&k->p, buf->base, (size_t)nread, &used, on_body, r, &err) != XL_OK) {
         finish(r, 0, err.msg, false);
         return;
     }
@@ -296,7 +296,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         finish(r, 0, "out of memory reading the response", false);
         return;
     }
-    if (xl_httpc_parser_done(&k->p)) {
+    if (xl_http_parser_done(&k->p)) {
         k->served++;
         /* Not reusable: the server said so, it sent more than the answer,
          * or it answered before taking the whole request. */
@@ -343,7 +343,7 @@ static void send_request(struct xl_httpc_req *r)
                         uv_buf_init((char *)r->body, (unsigned)r->body_len)};
     int e;
 
-    xl_httpc_parser_init(&k->p);
+    xl_http_parser_init_response(&k->p);
     if (r->deadline)
         arm(r, r->deadline);
     else
@@ -667,8 +667,8 @@ xl_rc xl_httpc_request_encoded(struct xl_httpc *c, const char *method, const cha
     if (u.https) {
         if (!c->curl && (rc = xl_httpc_curl_new(c, &c->curl, err)) != XL_OK)
             return rc;
-        return xl_httpc_curl_request(c->curl, method, url, token, encoding, body, len,
-                                     timeout_ms, cb, ctx, err);
+        return xl_httpc_curl_request(c->curl, method, url, token, encoding, body, len, timeout_ms,
+                                     cb, ctx, err);
     }
 
     if (!(r = xl_calloc(1, sizeof(*r))))

@@ -1,7 +1,7 @@
 /* xluo-agent: asynchronous HTTP client on the agent's libuv loop.
  *
  * http:// is spoken directly (httpc.c: HTTP/1.1, keep-alive, one idle
- * connection kept per host:port, httpc_parse.c reads the responses), so the
+ * connection kept per host:port, http_parse.c reads the responses), so the
  * agent maps no TLS library. https:// goes through libcurl, which is loaded
  * with dlopen only when the first https:// request is made (httpc_curl.c).
  * Every request ends in exactly one call of its callback, also on

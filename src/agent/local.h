@@ -5,9 +5,10 @@
  *   POST /v1/push   JSON records (the exec input's JSON format) from
  *                   applications: 200 {"accepted": N}, 400 naming the
  *                   record and field, 413 over max_body
- * libmicrohttpd runs inside the agent's libuv loop (its epoll fd under a
- * uv_poll, its timeout on a uv_timer): handlers run on the loop thread and
- * see the agent's state without locks. */
+ * A small HTTP/1.1 server on the agent's libuv loop (keep-alive, pipelined
+ * requests one at a time, Expect: 100-continue, at most 64 connections,
+ * 10 s idle timeout; requests read by http_parse.c): handlers run on the
+ * loop thread and see the agent's state without locks. */
 #ifndef XL_LOCAL_H
 #define XL_LOCAL_H
 
@@ -25,8 +26,7 @@ struct xl_local_ops {
     xl_rc (*metrics)(void *ctx, struct xl_buf *out);
     /* Take a pushed body: XL_EPARSE/XL_ETOOBIG with err naming the place,
      * *accepted the records taken. */
-    xl_rc (*push)(void *ctx, const char *body, size_t len, size_t *accepted,
-                  struct xl_err *err);
+    xl_rc (*push)(void *ctx, const char *body, size_t len, size_t *accepted, struct xl_err *err);
     void *ctx;
 };
 

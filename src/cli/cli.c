@@ -137,7 +137,7 @@ static const struct xl_cli_cmd cmds[] = {
      NULL, false, logs_opts, NULL, NULL},
     {"checks", xl_cli_get_and_render,
      "checks [--host H] [--name N] [--state S]\n"
-     "       checks history [--host H] [--name N] [--since DUR] [--limit N]",
+     "       xluo checks history [--host H] [--name N] [--since DUR] [--limit N]",
      "show the state of the agents' checks, or their state changes",
      "One line per check (a host's check of that name), most severe first\n"
      "(critical, warning, unknown, ok), then by host and name: HOST NAME STATE,\n"

@@ -6,12 +6,15 @@ their results stored by a real server; applications push to the agent's
 import json
 import os
 import re
+import shutil
+import socket
 import stat
 import subprocess
 import sys
 import time
 import unittest
 import urllib.parse
+from http.client import HTTPConnection
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import TestCase, cli, http, wait_for  # noqa: E402
@@ -170,7 +173,8 @@ class ExecInput(TestCase):
         t = self.wait_check("hang.sh", lambda c: c["state"] == "unknown")
         self.assertIn("timed out after 2s", t["output"])
         # Its whole group was killed.
-        wait_for(lambda: subprocess.run(["pgrep", "-f", marker]).returncode == 1, 10,
+        wait_for(lambda: subprocess.run(["pgrep", "-f", marker],
+                                        capture_output=True).returncode == 1, 10,
                  "the hanging script's child to be killed")
         f = self.wait_check("flood.sh", lambda c: c["state"] == "unknown")
         self.assertIn("max_output", f["output"])
@@ -190,6 +194,24 @@ class ExecInput(TestCase):
         wait_for(lambda: len(self.events(type="tick")) >= t0 + 3, 20,
                  "ok.sh to keep running beside the bad ones")
         self.assertEqual(self.ag.proc.poll(), None, self.ag.log())
+
+    def test_reload_applies_exec_changes(self):
+        self.start_agent("  exec:\n    - command: [/bin/echo, '{\"type\":\"first\"}']\n"
+                         "      interval: 1s\n")
+        wait_for(lambda: self.events(type="first"), 30, "first command's event")
+        # A broken config changes nothing.
+        self.ag.rewrite([self.srv.url], interval="",
+                        inputs="  exec:\n    - command: [relative/path]\n")
+        self.ag.cmd("reload", check=True)
+        wait_for(lambda: "must be an absolute path" in self.ag.log(), 10, "reload refused")
+        self.ag.rewrite([self.srv.url], interval="",
+                        inputs="  exec:\n    - command: [/bin/echo, '{\"type\":\"second\"}']\n"
+                               "      interval: 1s\n")
+        self.ag.cmd("reload", check=True)
+        wait_for(lambda: self.events(type="second"), 30, "the new command's event")
+        n = len(self.events(type="first"))
+        time.sleep(2.5)
+        self.assertEqual(len(self.events(type="first")), n, "the old command still runs")
 
     def test_push_endpoint_and_local_metrics(self):
         self.start_agent("", extra="")
@@ -229,6 +251,125 @@ class ExecInput(TestCase):
                                  else None)(http("GET", base + "/metrics")[1]), 20,
                         "push counter on /metrics")
         assert_exposition(self, text)
+
+    def test_local_endpoint_http(self):
+        """The endpoint's own HTTP/1.1 server: curl's 100-continue and
+        chunked uploads, keep-alive and pipelining, HEAD, malformed requests,
+        the 64-connection limit."""
+        if not shutil.which("curl"):
+            self.fail("curl is not installed (apt-get install curl)")
+        self.start_agent("", extra="")
+        base = self.ag.local_url
+        port = self.ag.local_port
+        wait_for(lambda: http("GET", base + "/healthz")[0] == 200, 20, "agent /healthz")
+
+        def curl(*args):
+            r = subprocess.run(["curl", "-sS", "-v", "--max-time", "10", *args],
+                               capture_output=True, text=True, timeout=20)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return r
+
+        # A 5 KiB body: curl asks Expect: 100-continue, the agent answers it.
+        big = self.path("push.json")
+        with open(big, "w") as f:
+            for i in range(100):
+                f.write(json.dumps({"type": "metric", "name": "curl_big", "value": i,
+                                    "labels": {"i": f"{i:04d}"}}) + "\n")
+        self.assertGreater(os.path.getsize(big), 5 * 1024)
+        r = curl("-H", "Expect: 100-continue", "--data-binary", "@" + big, base + "/v1/push")
+        self.assertIn("HTTP/1.1 100 Continue", r.stderr)
+        self.assertEqual(json.loads(r.stdout), {"accepted": 100})
+        # A chunked upload.
+        r = curl("-H", "Transfer-Encoding: chunked", "--data-binary",
+                 '{"type":"metric","name":"curl_chunked","value":7}', base + "/v1/push")
+        self.assertIn("Transfer-Encoding: chunked", r.stderr)
+        self.assertEqual(json.loads(r.stdout), {"accepted": 1})
+        # Over max_body with Expect: 413 before the body is sent.
+        huge = self.path("huge.json")
+        with open(huge, "wb") as f:
+            f.write(b" " * (2 << 20))
+        r = curl("-H", "Expect: 100-continue", "--data-binary", "@" + huge,
+                 "-o", "/dev/null", "-w", "%{http_code}", base + "/v1/push")
+        self.assertEqual(r.stdout, "413")
+        self.assertNotIn("100 Continue", r.stderr)
+        s = wait_for(lambda: self.series("curl_chunked"), 30, "chunked push stored")
+        self.assertEqual(s[0]["points"][-1][1], 7)
+        wait_for(lambda: len(self.series("curl_big")) == 100, 30, "100 series of the big push")
+
+        # Keep-alive: two requests, one connection.
+        conn = HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/healthz")
+        r1 = conn.getresponse()
+        self.assertEqual(r1.status, 200)
+        self.assertEqual(json.loads(r1.read())["status"], "ok")
+        sock = conn.sock
+        conn.request("POST", "/v1/push", body=b'{"type":"ka","n":1}',
+                     headers={"Content-Type": "application/json"})
+        r2 = conn.getresponse()
+        self.assertEqual((r2.status, json.loads(r2.read())), (200, {"accepted": 1}))
+        self.assertIs(conn.sock, sock, "the second request used a new connection")
+        conn.request("HEAD", "/metrics")
+        r3 = conn.getresponse()
+        self.assertEqual(r3.status, 200)
+        self.assertGreater(int(r3.getheader("Content-Length")), 0)
+        self.assertEqual(r3.read(), b"")
+        self.assertIs(conn.sock, sock)
+        conn.close()
+
+        def raw(data, shut=False):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as so:
+                so.sendall(data)
+                if shut:
+                    so.shutdown(socket.SHUT_WR)
+                out = b""
+                while True:
+                    b = so.recv(65536)
+                    if not b:
+                        return out
+                    out += b
+
+        # Pipelined: three requests in one write, answered in order (a bad
+        # push keeps the connection); the last one asks to close.
+        out = raw(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
+                  b"POST /v1/push HTTP/1.1\r\nContent-Length: 10\r\n\r\n"
+                  b'{"nope":1}'
+                  b"GET /nope HTTP/1.1\r\nConnection: close\r\n\r\n")
+        statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", out)
+        self.assertEqual(statuses, [b"200", b"400", b"404"], out)
+        self.assertIn(b"Connection: close\r\n", out)
+        # Malformed: 400 with a JSON body, then the connection closes.
+        out = raw(b"THIS IS NOT HTTP\r\n\r\n")
+        head, _, body = out.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 400 "), out)
+        self.assertIn(b"Connection: close", head)
+        self.assertIn(b"Content-Type: application/json", head)
+        self.assertEqual(json.loads(body)["error"], "bad request")
+        self.assertIn("request line", json.loads(body)["detail"])
+        out = raw(b"GET /" + b"a" * 3000 + b" HTTP/1.1\r\n\r\n")
+        self.assertTrue(out.startswith(b"HTTP/1.1 414 "), out[:100])
+        out = raw(b"GET /healthz HTTP/1.0\r\n\r\n", shut=True)
+        self.assertTrue(out.startswith(b"HTTP/1.1 200 "), out[:100])
+
+        # 64 connections at most: the 65th is closed at once.
+        held = []
+        try:
+            for _ in range(64):
+                so = socket.create_connection(("127.0.0.1", port), timeout=10)
+                so.sendall(b"GET /healthz HTTP/1.1\r\n\r\n")
+                self.assertTrue(so.recv(65536).startswith(b"HTTP/1.1 200 "))
+                held.append(so)
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as so:
+                try:
+                    so.sendall(b"GET /healthz HTTP/1.1\r\n\r\n")
+                    got = so.recv(65536)
+                except ConnectionResetError:
+                    got = b""
+                self.assertEqual(got, b"")
+        finally:
+            for so in held:
+                so.close()
+        wait_for(lambda: http("GET", base + "/healthz")[0] == 200, 20, "endpoint after the limit")
+        self.assertEqual(self.ag.proc.poll(), None, self.ag.log())
 
     def test_local_metrics_has_host_metrics(self):
         self.ag = self.agent([self.srv.url], interval="1s")

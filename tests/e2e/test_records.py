@@ -240,18 +240,22 @@ class Records(TestCase):
         allev = self.open_stream("?type=event&host=db1")
         metrics = self.open_stream("?type=metric&type=deploy")
         cond = self.open_stream("?type=demo&where=n%3E5")
+        logs = self.open_stream("?type=log&host=web1")
         ts = now_ms()
         self.web.send([event("demo", {"n": 1}, ts), event("deploy", {"v": "2"}, ts),
                        check("disk", "ok", ts, "fine"),
                        {"type": "metric", "ts": ts, "name": "m_x", "labels": {"k": "v"},
-                        "value": 1.5}])
+                        "value": 1.5},
+                       {"type": "log", "ts": ts, "input": "app", "file": "/var/log/a.log",
+                        "file_id": "00000000000000aa", "lines": [{"o": 0, "e": 4, "t": "abc"}]}])
         self.db.send([event("demo", {"n": 9}, ts + 1)])
         demo.wait(lambda c: len(c.records()) >= 2, 10, "two demo events")
         checks.wait(lambda c: len(c.records()) >= 1, 10, "a check")
         allev.wait(lambda c: len(c.records()) >= 1, 10, "db1's event")
         metrics.wait(lambda c: len(c.records()) >= 2, 10, "a metric and a deploy event")
         cond.wait(lambda c: len(c.records()) >= 1, 10, "an event with n > 5")
-        for c in (demo, checks, allev, metrics, cond):
+        logs.wait(lambda c: len(c.records()) >= 1, 10, "a log line")
+        for c in (demo, checks, allev, metrics, cond, logs):
             c.pump(0.5)  # anything more would be a mistake
         d = demo.records()
         self.assertEqual([(r["type"], r["name"], r["host"], r["fields"]) for r in d],
@@ -269,6 +273,8 @@ class Records(TestCase):
         self.assertEqual((metric["name"], metric["value"], metric["labels"]),
                          ("m_x", 1.5, {"k": "v", "host": "web1"}))
         self.assertEqual([r["fields"] for r in cond.records()], [{"n": 9}])
+        self.assertEqual([(r["type"], r["host"], r["file"], r["line"]) for r in logs.records()],
+                         [("log", "web1", "/var/log/a.log", "abc")])
 
         # `xluo events -f` gets the next demo event.
         env = dict(os.environ, XLUO_SERVER=self.srv.url, XLUO_TOKEN=API_TOKEN)
@@ -276,7 +282,7 @@ class Records(TestCase):
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=env)
         try:
-            wait_for(lambda: self.srv_metric("xluo_live_subscribers") >= 6, 10,
+            wait_for(lambda: self.srv_metric("xluo_live_subscribers") >= 7, 10,
                      "the CLI's stream")
             self.web.send([event("demo", {"from": "cli"}, now_ms())])
             line = proc.stdout.readline()

@@ -1,13 +1,12 @@
-/* Unit tests: the agent's HTTP client (src/agent/httpc.c) and its response
- * parser (httpc_parse.c).
+/* Unit tests: the agent's HTTP client (src/agent/httpc.c); its response
+ * parser is tested in test_http_parse.c.
  *
- * The parser is driven table-first: each response is fed whole, one byte at
- * a time and split at every position. The client talks to a small HTTP
- * server inside the test: a thread with blocking sockets on 127.0.0.1 and a
- * random port, one thread per connection, whose behaviour is chosen by the
- * request path (answer, chunked, 1.5 MiB, close, hang, reset, garbage, one
- * byte at a time ...). It counts the connections it accepted, so keep-alive
- * reuse and the retry on a connection the server closed can be checked. */
+ * The client talks to a small HTTP server inside the test: a thread with
+ * blocking sockets on 127.0.0.1 and a random port, one thread per
+ * connection, whose behaviour is chosen by the request path (answer,
+ * chunked, 1.5 MiB, close, hang, reset, garbage, one byte at a time ...).
+ * It counts the connections it accepted, so keep-alive reuse and the retry
+ * on a connection the server closed can be checked. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -30,233 +29,11 @@
 
 #include "agent/httpc.h"
 #include "agent/httpc_curl.h"
-#include "agent/httpc_parse.h"
 #include "common/alloc.h"
 
 #define MiB (1u << 20)
 #define BIG_LEN (MiB + MiB / 2)
 #define CONNS_MAX 64
-
-/* ---- the parser ---- */
-
-struct pcase {
-    const char *name;
-    const char *in;
-    int status;       /* 0: expect an error */
-    const char *body; /* expected body; error substring when status is 0 */
-    bool keep_alive;
-    bool needs_eof; /* the body ends with the connection */
-};
-
-#define OK(name, in, status, body, keep_alive)                                                     \
-    {                                                                                              \
-        name, in, status, body, keep_alive, false                                                  \
-    }
-#define OK_EOF(name, in, body)                                                                     \
-    {                                                                                              \
-        name, in, 200, body, false, true                                                           \
-    }
-#define BAD(name, in, msg)                                                                         \
-    {                                                                                              \
-        name, in, 0, msg, false, false                                                             \
-    }
-
-static const struct pcase pcases[] = {
-    OK("content-length", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", 200, "hello", true),
-    OK("no reason phrase", "HTTP/1.1 204\r\n\r\n", 204, "", true),
-    OK("bare LF", "HTTP/1.1 200 OK\nContent-Length: 2\n\nok", 200, "ok", true),
-    OK("chunked",
-       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-       "3;ext=1\r\nhel\r\nA\r\nlo, world!\r\n0\r\nX-Trailer: t\r\n\r\n",
-       200, "hello, world!", true),
-    OK("chunked, upper-case hex",
-       "HTTP/1.1 200 OK\r\nTransfer-Encoding: CHUNKED\r\n\r\n"
-       "1F\r\n0123456789abcdef0123456789abcde\r\n0\r\n\r\n",
-       200, "0123456789abcdef0123456789abcde", true),
-    OK("connection close", "HTTP/1.1 500 Oops\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbad",
-       500, "bad", false),
-    OK("connection: keep-alive, close",
-       "HTTP/1.1 200 OK\r\nconnection: Keep-Alive, Close\r\ncontent-length: 0\r\n\r\n", 200, "",
-       false),
-    OK("http/1.0 closes", "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx", 200, "x", false),
-    OK("http/1.0 keep-alive",
-       "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\nx", 200, "x", true),
-    OK_EOF("body until close", "HTTP/1.1 200 OK\r\n\r\nuntil the end", "until the end"),
-    OK_EOF("unknown transfer coding: until close",
-           "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nzz", "zz"),
-    OK("interim 100",
-       "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", 201,
-       "ok", true),
-    OK("304 has no body", "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n", 304, "", true),
-    OK("te and cl: te wins, no reuse",
-       "HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\n\r\n"
-       "2\r\nok\r\n0\r\n\r\n",
-       200, "ok", false),
-    OK("folded header skipped", "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 1\r\n\r\n1",
-       200, "1", true),
-    BAD("bad protocol", "HTTX/1.1 200 OK\r\n\r\n", "expected status line"),
-    BAD("http/2", "HTTP/2 200\r\n\r\n", "expected status line"),
-    BAD("short status", "HTTP/1.1 20\r\n\r\n", "expected status line"),
-    BAD("status not numeric", "HTTP/1.1 2x0 OK\r\n\r\n", "expected status line"),
-    BAD("status below 100", "HTTP/1.1 099 OK\r\n\r\n", "status code from 100"),
-    BAD("header without colon", "HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "expected header line"),
-    BAD("bad content-length", "HTTP/1.1 200 OK\r\nContent-Length: 12a\r\n\r\n",
-        "decimal Content-Length"),
-    BAD("two content-lengths", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-        "one Content-Length"),
-    BAD("bad chunk size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-        "hexadecimal chunk size"),
-    BAD("no CRLF after chunk", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokX\r\n",
-        "CRLF after the chunk data"),
-};
-
-struct pout {
-    char body[256];
-    size_t len;
-};
-
-static void pbody(void *ctx, const char *p, size_t n)
-{
-    struct pout *o = ctx;
-
-    assert_true(n > 0);
-    assert_true(o->len + n < sizeof(o->body));
-    memcpy(o->body + o->len, p, n);
-    o->len += n;
-}
-
-/* Feed c->in in pieces: the first `split` bytes, then `step` bytes at a
- * time (0: the rest at once). Checks the outcome against c. */
-static void parse_case(const struct pcase *c, size_t split, size_t step)
-{
-    struct xl_httpc_parser p;
-    struct xl_err err = {0};
-    struct pout o = {0};
-    size_t n = strlen(c->in), off = 0, used;
-    xl_rc rc = XL_OK;
-
-    xl_httpc_parser_init(&p);
-    while (off < n && rc == XL_OK && !xl_httpc_parser_done(&p)) {
-        size_t k = off == 0 && split ? split : (step ? step : n - off);
-
-        if (k > n - off)
-            k = n - off;
-        rc = xl_httpc_parser_feed(&p, c->in + off, k, &used, pbody, &o, &err);
-        if (rc == XL_OK && !xl_httpc_parser_done(&p) && used != k)
-            fail_msg("%s: consumed %zu of %zu without finishing", c->name, used, k);
-        off += used;
-    }
-    if (rc == XL_OK && c->needs_eof) {
-        assert_false(xl_httpc_parser_done(&p));
-        rc = xl_httpc_parser_eof(&p, &err);
-    }
-    if (c->status == 0) {
-        if (rc != XL_EPROTO || !strstr(err.msg, c->body))
-            fail_msg("%s (split %zu step %zu): want error \"%s\", got rc %d \"%s\"", c->name, split,
-                     step, c->body, rc, err.msg);
-        assert_non_null(strstr(err.msg, "malformed response"));
-        return;
-    }
-    if (rc != XL_OK)
-        fail_msg("%s (split %zu step %zu): %s", c->name, split, step, err.msg);
-    assert_true(xl_httpc_parser_done(&p));
-    assert_int_equal(off, n);
-    assert_int_equal(p.status, c->status);
-    o.body[o.len] = '\0';
-    if (strcmp(o.body, c->body) != 0)
-        fail_msg("%s: body \"%s\", want \"%s\"", c->name, o.body, c->body);
-    if (p.keep_alive != c->keep_alive)
-        fail_msg("%s: keep_alive %d, want %d", c->name, p.keep_alive, c->keep_alive);
-}
-
-static void test_parser_table(void **state)
-{
-    for (size_t i = 0; i < sizeof(pcases) / sizeof(pcases[0]); i++) {
-        size_t n = strlen(pcases[i].in);
-
-        parse_case(&pcases[i], 0, 0);
-        parse_case(&pcases[i], 0, 1);
-        parse_case(&pcases[i], 0, 3);
-        for (size_t s = 1; s < n; s++)
-            parse_case(&pcases[i], s, 0);
-    }
-}
-
-static void test_parser_leftover_and_eof(void **state)
-{
-    static const char two[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1";
-    struct xl_httpc_parser p;
-    struct xl_err err = {0};
-    struct pout o = {0};
-    size_t used;
-
-    /* Bytes after a complete response are left unconsumed. */
-    xl_httpc_parser_init(&p);
-    assert_int_equal(xl_httpc_parser_feed(&p, two, strlen(two), &used, pbody, &o, &err), XL_OK);
-    assert_true(xl_httpc_parser_done(&p));
-    assert_int_equal(used, strlen(two) - strlen("HTTP/1.1"));
-
-    /* EOF before anything: the server did not answer (retryable). */
-    xl_httpc_parser_init(&p);
-    assert_int_equal(xl_httpc_parser_eof(&p, &err), XL_ECONN);
-    assert_non_null(strstr(err.msg, "without answering"));
-
-    /* EOF in the headers, in a sized body, in a chunked body. */
-    xl_httpc_parser_init(&p);
-    xl_httpc_parser_feed(&p, "HTTP/1.1 200 OK\r\n", 17, &used, pbody, &o, &err);
-    assert_int_equal(xl_httpc_parser_eof(&p, &err), XL_EPROTO);
-    assert_non_null(strstr(err.msg, "expected the end of the headers"));
-
-    o.len = 0;
-    xl_httpc_parser_init(&p);
-    xl_httpc_parser_feed(&p, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc", 41, &used, pbody,
-                         &o, &err);
-    assert_int_equal(xl_httpc_parser_eof(&p, &err), XL_EPROTO);
-    assert_non_null(strstr(err.msg, "expected 9 body bytes"));
-
-    o.len = 0;
-    xl_httpc_parser_init(&p);
-    xl_httpc_parser_feed(&p, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab", 52,
-                         &used, pbody, &o, &err);
-    assert_int_equal(xl_httpc_parser_eof(&p, &err), XL_EPROTO);
-    assert_non_null(strstr(err.msg, "last chunk"));
-}
-
-static void test_parser_limits(void **state)
-{
-    struct xl_httpc_parser p;
-    struct xl_err err = {0};
-    struct pout o = {0};
-    char *line = malloc(XL_HTTPC_LINE_MAX + 64);
-    size_t used;
-    xl_rc rc = XL_OK;
-
-    /* A header line longer than the limit. */
-    xl_httpc_parser_init(&p);
-    xl_httpc_parser_feed(&p, "HTTP/1.1 200 OK\r\nX-Long: ", 26, &used, pbody, &o, &err);
-    memset(line, 'a', XL_HTTPC_LINE_MAX + 64);
-    rc = xl_httpc_parser_feed(&p, line, XL_HTTPC_LINE_MAX + 64, &used, pbody, &o, &err);
-    assert_int_equal(rc, XL_EPROTO);
-    assert_non_null(strstr(err.msg, "line of at most 8192 bytes"));
-
-    /* Too many header bytes in total. */
-    xl_httpc_parser_init(&p);
-    rc = xl_httpc_parser_feed(&p, "HTTP/1.1 200 OK\r\n", 17, &used, pbody, &o, &err);
-    for (int i = 0; i < 100 && rc == XL_OK; i++) {
-        int n = snprintf(line, 1100, "X-H%d: %01000d\r\n", i, 0);
-
-        rc = xl_httpc_parser_feed(&p, line, (size_t)n, &used, pbody, &o, &err);
-    }
-    assert_int_equal(rc, XL_EPROTO);
-    assert_non_null(strstr(err.msg, "65536 bytes of headers"));
-
-    /* Content-Length beyond 2^53. */
-    xl_httpc_parser_init(&p);
-    rc = xl_httpc_parser_feed(&p, "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999\r\n", 53,
-                              &used, pbody, &o, &err);
-    assert_int_equal(rc, XL_EPROTO);
-    free(line);
-}
 
 /* ---- the test server ---- */
 
@@ -1024,9 +801,6 @@ int main(void)
      * with SIGPIPE. The agent ignores it too (agent.c). */
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parser_table),
-        cmocka_unit_test(test_parser_leftover_and_eof),
-        cmocka_unit_test(test_parser_limits),
         cmocka_unit_test_setup_teardown(test_content_length, setup, teardown),
         cmocka_unit_test_setup_teardown(test_methods_token_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chunked, setup, teardown),

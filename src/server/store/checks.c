@@ -74,7 +74,7 @@ xl_rc xl_checkstore_open(const struct xl_checkstore_opts *o, struct xl_checkstor
         xl_free(cs);
         return xl_err_set(err, XL_ENOMEM, WHO ": out of memory");
     }
-    xl_sql_pool_init(&cs->pool, cs->path, WHO);
+    xl_sql_pool_init(&cs->pool, cs->path, WHO, NULL);
     if ((rc = xl_sql_open_write(cs->path, o->sync_full, schema_sql, SCHEMA_VERSION, WHO, &cs->wdb,
                                 err)) != XL_OK)
         goto fail;

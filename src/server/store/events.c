@@ -287,7 +287,7 @@ xl_rc xl_eventstore_open(const struct xl_eventstore_opts *o, struct xl_eventstor
         xl_free(es);
         return xl_err_set(err, XL_ENOMEM, WHO ": out of memory");
     }
-    xl_sql_pool_init(&es->pool, es->path, WHO);
+    xl_sql_pool_init(&es->pool, es->path, WHO, NULL);
     if ((rc = xl_sql_open_write(es->path, o->sync_full, schema_sql, SCHEMA_VERSION, WHO, &es->wdb,
                                 err)) != XL_OK)
         goto fail;

@@ -23,7 +23,8 @@
  *   qmu       the append queue (group commit: the first appender that finds
  *             nobody writing writes everything queued in one transaction)
  *   wmu       the write connection, next_id, the source cache
- *   rpool_mu  idle read connections (searches never touch the writer)
+ *   rpool     idle read connections (searches never touch the writer;
+ *             store/sqlite.c's pool, its own lock)
  *   bgmu      the background thread's wake-up
  * Counters are atomics. */
 #include "logs.h"
@@ -42,6 +43,7 @@
 #include "common/log.h"
 #include "common/units.h"
 #include "logs_query.h"
+#include "sqlite.h"
 
 #define SCHEMA_VERSION 1
 #define MINUTE_MS ((int64_t)60000)
@@ -50,7 +52,6 @@
 #define GROUP_MAX_ROWS 100000 /* rows in one group commit */
 #define DEL_CHUNK 20000       /* ids examined per retention transaction */
 #define VACUUM_STEP "2048"    /* pages given back per incremental_vacuum */
-#define RCONN_IDLE_MAX 4
 #define SRC_CACHE_MAX 16384
 #define ACC_MAX 16 /* (minute, src) counters kept per request */
 #define CKPT_EVERY_MS 1000
@@ -95,11 +96,6 @@ struct areq {
     struct areq *next;
 };
 
-struct rconn {
-    sqlite3 *h;
-    struct rconn *next;
-};
-
 struct xl_logstore {
     char *path;
     int64_t retention_ms, max_bytes, maintain_ms;
@@ -122,9 +118,7 @@ struct xl_logstore {
     int64_t last_src, last_file; /* the previous record's source, a fast path */
     const struct xl_log_rec *last_rec;
 
-    pthread_mutex_t rpool_mu;
-    struct rconn *ridle;
-    int nidle;
+    struct xl_sql_pool rpool; /* read-only connections for searches */
 
     pthread_mutex_t maint_mu;
     sqlite3 *cdb; /* checkpoints and size figures, background thread only */
@@ -142,14 +136,12 @@ struct xl_logstore {
 
 static xl_rc sql_fail(struct xl_err *err, sqlite3 *h, const char *what)
 {
-    return xl_err_set(err, XL_EDB, "logs: %s: %s", what, h ? sqlite3_errmsg(h) : "no handle");
+    return xl_sql_fail(err, h, "logs", what);
 }
 
 static xl_rc sql_exec(sqlite3 *h, const char *sql, struct xl_err *err)
 {
-    if (sqlite3_exec(h, sql, NULL, NULL, NULL) != SQLITE_OK)
-        return sql_fail(err, h, sql);
-    return XL_OK;
+    return xl_sql_exec(h, sql, "logs", err);
 }
 
 static int64_t floor_div(int64_t a, int64_t b)
@@ -461,74 +453,15 @@ static xl_rc open_write(struct xl_logstore *ls, struct xl_err *err)
     return gen_load(ls, err);
 }
 
-static xl_rc open_conn(struct xl_logstore *ls, bool ro, sqlite3 **out, struct xl_err *err)
+/* What every connection but the writer gets: the path filter function
+ * and a smaller page cache. */
+static int setup_conn(sqlite3 *h)
 {
-    sqlite3 *h = NULL;
+    int r = sqlite3_create_function(h, "xl_fnmatch", 2,
+                                    SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+                                    fn_fnmatch, NULL, NULL);
 
-    if (sqlite3_open_v2(ls->path, &h,
-                        (ro ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK) {
-        xl_rc rc = sql_fail(err, h, "open connection");
-        sqlite3_close(h);
-        return rc;
-    }
-    sqlite3_busy_timeout(h, 10000);
-    if (sqlite3_create_function(h, "xl_fnmatch", 2,
-                                SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
-                                fn_fnmatch, NULL, NULL) != SQLITE_OK ||
-        sqlite3_exec(h, "PRAGMA cache_size=-8192", NULL, NULL, NULL) != SQLITE_OK) {
-        xl_rc rc = sql_fail(err, h, "set up connection");
-        sqlite3_close(h);
-        return rc;
-    }
-    *out = h;
-    return XL_OK;
-}
-
-static xl_rc rconn_get(struct xl_logstore *ls, struct rconn **out, struct xl_err *err)
-{
-    struct rconn *c;
-    xl_rc rc;
-
-    pthread_mutex_lock(&ls->rpool_mu);
-    if ((c = ls->ridle)) {
-        ls->ridle = c->next;
-        ls->nidle--;
-    }
-    pthread_mutex_unlock(&ls->rpool_mu);
-    if (c) {
-        *out = c;
-        return XL_OK;
-    }
-    if (!(c = xl_calloc(1, sizeof(*c))))
-        return xl_err_set(err, XL_ENOMEM, "logs: out of memory");
-    if ((rc = open_conn(ls, true, &c->h, err)) != XL_OK) {
-        xl_free(c);
-        return rc;
-    }
-    *out = c;
-    return XL_OK;
-}
-
-static void rconn_close(struct rconn *c)
-{
-    if (!c)
-        return;
-    sqlite3_close(c->h);
-    xl_free(c);
-}
-
-static void rconn_put(struct xl_logstore *ls, struct rconn *c)
-{
-    pthread_mutex_lock(&ls->rpool_mu);
-    if (ls->nidle < RCONN_IDLE_MAX) {
-        c->next = ls->ridle;
-        ls->ridle = c;
-        ls->nidle++;
-        c = NULL;
-    }
-    pthread_mutex_unlock(&ls->rpool_mu);
-    rconn_close(c);
+    return r != SQLITE_OK ? r : sqlite3_exec(h, "PRAGMA cache_size=-8192", NULL, NULL, NULL);
 }
 
 /* Page figures of the file (on the background connection, or any). */
@@ -1151,7 +1084,7 @@ xl_rc xl_logstore_search(struct xl_logstore *ls, const struct xl_log_query *q, x
                          void *ctx, int64_t *next_cursor, struct xl_err *err)
 {
     struct search_state s = {.cb = cb, .ctx = ctx, .limit = q->limit ? q->limit : LIMIT_DEFAULT};
-    struct rconn *conn = NULL;
+    sqlite3 *conn = NULL;
     struct qctx c;
     int64_t lo, hi, glo, ghi;
     bool none;
@@ -1161,8 +1094,8 @@ xl_rc xl_logstore_search(struct xl_logstore *ls, const struct xl_log_query *q, x
         *next_cursor = 0;
     if (s.limit > LIMIT_MAX)
         s.limit = LIMIT_MAX;
-    if ((rc = qctx_init(&c, q, err)) != XL_OK || (rc = rconn_get(ls, &conn, err)) != XL_OK ||
-        (rc = qctx_begin(&c, conn->h, err)) != XL_OK ||
+    if ((rc = qctx_init(&c, q, err)) != XL_OK || (rc = xl_sql_pool_get(&ls->rpool, &conn, err)) != XL_OK ||
+        (rc = qctx_begin(&c, conn, err)) != XL_OK ||
         (rc = id_bounds(&c, q->from_ms, q->to_ms, &lo, &hi, &none, err)) != XL_OK || none)
         goto out;
     if (q->before_id > 0 && q->before_id - 1 < hi)
@@ -1185,8 +1118,7 @@ xl_rc xl_logstore_search(struct xl_logstore *ls, const struct xl_log_query *q, x
         *next_cursor = s.next;
 out:
     qctx_cleanup(&c);
-    if (conn)
-        rconn_put(ls, conn);
+    xl_sql_pool_put(&ls->rpool, conn);
     return rc;
 }
 
@@ -1264,7 +1196,7 @@ static xl_rc count_minutes(struct qctx *c, int64_t mlo, int64_t mhi, int64_t ste
 xl_rc xl_logstore_histogram(struct xl_logstore *ls, const struct xl_log_query *q, int64_t step_ms,
                             xl_log_bucket_cb cb, void *ctx, struct xl_err *err)
 {
-    struct rconn *conn = NULL;
+    sqlite3 *conn = NULL;
     struct qctx c;
     uint64_t *counts = NULL;
     int64_t from = q->from_ms, to = q->to_ms, base, nb64, v;
@@ -1274,8 +1206,8 @@ xl_rc xl_logstore_histogram(struct xl_logstore *ls, const struct xl_log_query *q
 
     if (step_ms <= 0)
         return xl_err_set(err, XL_EINVAL, "logs: histogram step must be positive");
-    if ((rc = qctx_init(&c, q, err)) != XL_OK || (rc = rconn_get(ls, &conn, err)) != XL_OK ||
-        (rc = qctx_begin(&c, conn->h, err)) != XL_OK)
+    if ((rc = qctx_init(&c, q, err)) != XL_OK || (rc = xl_sql_pool_get(&ls->rpool, &conn, err)) != XL_OK ||
+        (rc = qctx_begin(&c, conn, err)) != XL_OK)
         goto out;
     /* An open end is where the data ends. */
     if (!from) {
@@ -1334,8 +1266,7 @@ xl_rc xl_logstore_histogram(struct xl_logstore *ls, const struct xl_log_query *q
 out:
     xl_free(counts);
     qctx_cleanup(&c);
-    if (conn)
-        rconn_put(ls, conn);
+    xl_sql_pool_put(&ls->rpool, conn);
     return rc;
 }
 
@@ -1657,7 +1588,6 @@ xl_rc xl_logstore_open(const struct xl_logstore_opts *o, struct xl_logstore **ou
     pthread_mutex_init(&ls->qmu, NULL);
     pthread_cond_init(&ls->qcv, NULL);
     pthread_mutex_init(&ls->wmu, NULL);
-    pthread_mutex_init(&ls->rpool_mu, NULL);
     pthread_mutex_init(&ls->maint_mu, NULL);
     pthread_mutex_init(&ls->bgmu, NULL);
     pthread_cond_init(&ls->bgcv, NULL);
@@ -1678,7 +1608,8 @@ xl_rc xl_logstore_open(const struct xl_logstore_opts *o, struct xl_logstore **ou
         rc = xl_err_set(err, XL_ENOMEM, "logs: out of memory");
         goto fail;
     }
-    if ((rc = open_write(ls, err)) != XL_OK || (rc = open_conn(ls, false, &ls->cdb, err)) != XL_OK)
+    xl_sql_pool_init(&ls->rpool, ls->path, "logs", setup_conn);
+    if ((rc = open_write(ls, err)) != XL_OK || (rc = xl_sql_open_conn(ls->path, false, "logs", setup_conn, &ls->cdb, err)) != XL_OK)
         goto fail;
     refresh_bytes(ls, ls->wdb);
     if (pthread_create(&ls->bg, NULL, bg_main, ls) != 0) {
@@ -1707,11 +1638,8 @@ void xl_logstore_close(struct xl_logstore *ls)
         pthread_mutex_unlock(&ls->bgmu);
         pthread_join(ls->bg, NULL);
     }
-    while (ls->ridle) {
-        struct rconn *c = ls->ridle;
-        ls->ridle = c->next;
-        rconn_close(c);
-    }
+    if (ls->path)
+        xl_sql_pool_cleanup(&ls->rpool);
     sqlite3_close(ls->cdb);
     sqlite3_finalize(ls->st_ins);
     sqlite3_finalize(ls->st_fts);
@@ -1726,7 +1654,6 @@ void xl_logstore_close(struct xl_logstore *ls)
     pthread_mutex_destroy(&ls->qmu);
     pthread_cond_destroy(&ls->qcv);
     pthread_mutex_destroy(&ls->wmu);
-    pthread_mutex_destroy(&ls->rpool_mu);
     pthread_mutex_destroy(&ls->maint_mu);
     pthread_mutex_destroy(&ls->bgmu);
     pthread_cond_destroy(&ls->bgcv);

@@ -71,11 +71,37 @@ fail:
     return rc;
 }
 
-void xl_sql_pool_init(struct xl_sql_pool *p, const char *path, const char *who)
+xl_rc xl_sql_open_conn(const char *path, bool ro, const char *who, xl_sql_setup_fn setup,
+                       sqlite3 **out, struct xl_err *err)
+{
+    sqlite3 *h = NULL;
+    xl_rc rc;
+
+    *out = NULL;
+    if (sqlite3_open_v2(path, &h,
+                        (ro ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        rc = xl_sql_fail(err, h, who, ro ? "open a read connection" : "open a connection");
+        sqlite3_close(h);
+        return rc;
+    }
+    sqlite3_busy_timeout(h, BUSY_TIMEOUT_MS);
+    if (setup && setup(h) != SQLITE_OK) {
+        rc = xl_sql_fail(err, h, who, "set up a connection");
+        sqlite3_close(h);
+        return rc;
+    }
+    *out = h;
+    return XL_OK;
+}
+
+void xl_sql_pool_init(struct xl_sql_pool *p, const char *path, const char *who,
+                      xl_sql_setup_fn setup)
 {
     pthread_mutex_init(&p->mu, NULL);
     p->path = path;
     p->who = who;
+    p->setup = setup;
     p->idle = NULL;
     p->nidle = 0;
 }
@@ -96,7 +122,6 @@ void xl_sql_pool_cleanup(struct xl_sql_pool *p)
 xl_rc xl_sql_pool_get(struct xl_sql_pool *p, sqlite3 **out, struct xl_err *err)
 {
     struct xl_sql_conn *c;
-    sqlite3 *h = NULL;
 
     pthread_mutex_lock(&p->mu);
     if ((c = p->idle)) {
@@ -109,16 +134,7 @@ xl_rc xl_sql_pool_get(struct xl_sql_pool *p, sqlite3 **out, struct xl_err *err)
         xl_free(c);
         return XL_OK;
     }
-    if (sqlite3_open_v2(p->path, &h, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK) {
-        xl_rc rc = xl_sql_fail(err, h, p->who, "open a read connection");
-
-        sqlite3_close(h);
-        return rc;
-    }
-    sqlite3_busy_timeout(h, BUSY_TIMEOUT_MS);
-    *out = h;
-    return XL_OK;
+    return xl_sql_open_conn(p->path, true, p->who, p->setup, out, err);
 }
 
 void xl_sql_pool_put(struct xl_sql_pool *p, sqlite3 *h)

@@ -1,8 +1,9 @@
-/* xluo-server: what the SQLite-backed stores share (store/events.c,
- * store/checks.c): opening a database the same way (WAL, the sync mode of
- * store.sync, a busy timeout, the schema applied in one transaction and its
- * version checked), errors that name the store, and a small pool of
- * read-only connections so that queries never wait for the writer.
+/* xluo-server: what the SQLite-backed stores share: errors that name the
+ * store (all of them), opening a database the same way (WAL, the sync mode
+ * of store.sync, a busy timeout, the schema applied in one transaction and
+ * its version checked: events.c, checks.c), further connections with a
+ * store's own set-up, and a small pool of read-only connections so that
+ * queries never wait for the writer (logs.c, events.c, checks.c).
  *
  * A store has one write connection, used under the store's own lock, and
  * takes read connections from its pool for queries. */
@@ -29,16 +30,28 @@ xl_rc xl_sql_exec(sqlite3 *h, const char *sql, const char *who, struct xl_err *e
 xl_rc xl_sql_open_write(const char *path, bool sync_full, const char *schema, int64_t version,
                         const char *who, sqlite3 **out, struct xl_err *err);
 
+/* What a store does to each connection it opens besides the defaults
+ * (functions, pragmas). Returns an SQLite result code. */
+typedef int (*xl_sql_setup_fn)(sqlite3 *h);
+
+/* Open another connection to path (read-only when ro), with a busy
+ * timeout, then setup (may be NULL). XL_EDB. */
+xl_rc xl_sql_open_conn(const char *path, bool ro, const char *who, xl_sql_setup_fn setup,
+                       sqlite3 **out, struct xl_err *err);
+
 /* Idle read-only connections of one database file. */
 struct xl_sql_pool {
     pthread_mutex_t mu;
     const char *path; /* borrowed from the store */
     const char *who;
+    xl_sql_setup_fn setup;
     struct xl_sql_conn *idle;
     int nidle;
 };
 
-void xl_sql_pool_init(struct xl_sql_pool *p, const char *path, const char *who);
+/* setup (may be NULL) is run on each connection the pool opens. */
+void xl_sql_pool_init(struct xl_sql_pool *p, const char *path, const char *who,
+                      xl_sql_setup_fn setup);
 /* Close the idle connections; every one taken must have been put back. */
 void xl_sql_pool_cleanup(struct xl_sql_pool *p);
 /* A read-only connection (an idle one, or a new one). XL_EDB, XL_ENOMEM. */

@@ -33,6 +33,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/wal.h"
+#include "sqlite.h"
 
 #define DEFAULT_FLUSH_MS ((int64_t)2 * 60 * 1000)
 #define MAX_FLUSH_MS ((int64_t)366 * 24 * 3600 * 1000)
@@ -198,7 +199,7 @@ static uint64_t hash_bytes(const void *data, size_t n)
 
 static xl_rc sql_fail(struct xl_err *err, sqlite3 *h, const char *what)
 {
-    return xl_err_set(err, XL_EDB, "tsdb: %s: %s", what, h ? sqlite3_errmsg(h) : "no handle");
+    return xl_sql_fail(err, h, "tsdb", what);
 }
 
 /* ---- hash tables ---- */
@@ -681,9 +682,7 @@ static xl_rc sql_open_write(struct xl_tsdb *db, struct xl_err *err)
 
 static xl_rc sql_exec(sqlite3 *h, const char *sql, struct xl_err *err)
 {
-    if (sqlite3_exec(h, sql, NULL, NULL, NULL) != SQLITE_OK)
-        return sql_fail(err, h, sql);
-    return XL_OK;
+    return xl_sql_exec(h, sql, "tsdb", err);
 }
 
 static xl_rc meta_set(struct xl_tsdb *db, const char *key, int64_t v, struct xl_err *err)

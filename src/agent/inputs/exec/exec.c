@@ -243,7 +243,7 @@ static void report(struct script *sc)
                                .ctx = &rs};
     enum xl_exec_format fmt = sc->en->fmt;
     struct xl_err err = {0};
-    char text[1024], unit[32];
+    char text[1280], unit[32];
     xl_rc rc;
 
     if (sc->spawn_error) {
@@ -287,7 +287,7 @@ static void report(struct script *sc)
         break;
     }
     if (rc != XL_OK) {
-        char st[600] = "";
+        char st[640] = "";
         if (sc->term_signal || sc->exit_status)
             status_text(sc, st, sizeof(st));
         snprintf(text, sizeof(text), "output is not valid %s: %s%s%s", xl_exec_format_str(fmt),

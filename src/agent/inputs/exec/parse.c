@@ -1,12 +1,10 @@
-/* xluo-agent exec parsers: names, format detection, event types and the
- * pieces the three parsers share (see parse.h, parse_int.h). */
+/* xluo-agent exec parsers: format names and detection, and the pieces
+ * the three parsers share (see parse.h, parse_int.h). */
 #include "parse_int.h"
 
 #include <stdalign.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "common/alloc.h"
 
