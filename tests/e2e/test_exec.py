@@ -144,6 +144,17 @@ class ExecInput(TestCase):
         self.assertIn("dummy_crit", r.stdout)
         self.assertNotIn("check_load", r.stdout)
 
+    @unittest.skipUnless(os.geteuid() == 0, "running scripts as another user needs root")
+    def test_runs_as_configured_user_with_env_and_cwd(self):
+        self.start_agent(
+            "  exec:\n"
+            "    - command: [/bin/sh, -c, 'echo \"$(id -un) $GREETING $HOME $(pwd)\"']\n"
+            "      name: whoami\n      interval: 1s\n      user: nobody\n"
+            "      cwd: /\n      env: {GREETING: hello}\n")
+        c = self.wait_check("whoami")
+        self.assertEqual(c["state"], "ok", c)
+        self.assertEqual(c["output"], "nobody hello /nonexistent /")
+
     def test_prometheus_script(self):
         d = self.path("cron")
         os.makedirs(d)
