@@ -216,8 +216,7 @@ int xl_cli_events_main(const struct xl_cli_ctx *c);
 /* /api/v1/events for the arguments, and /api/v1/stream for -f (type=event
  * without --type). */
 xl_rc xl_cli_events_url(const struct xl_cli_ctx *c, struct xl_buf *url, struct xl_err *err);
-xl_rc xl_cli_events_stream_url(const struct xl_cli_ctx *c, struct xl_buf *url,
-                               struct xl_err *err);
+xl_rc xl_cli_events_stream_url(const struct xl_cli_ctx *c, struct xl_buf *url, struct xl_err *err);
 /* TIME HOST TYPE FIELDS, oldest first. */
 xl_rc xl_cli_events_render(const struct xl_cli_ctx *c, json_t *root, struct xl_err *err);
 /* One streamed SSE event: a "record" printed as a line (its JSON with

@@ -26,10 +26,11 @@ xl_rc xl_cli_checks_url(const struct xl_cli_ctx *c, struct xl_buf *url, struct x
         return xl_err_set(err, XL_EINVAL, "%s applies to 'checks history'",
                           a->since ? "--since" : "--limit");
     if (hist && a->state)
-        return xl_err_set(err, XL_EINVAL, "--state applies to the current states, not to "
-                                          "'checks history'");
-    if ((rc = xl_cli_url_start(url, a->server, hist ? "/api/v1/checks/history" : "/api/v1/checks"))
-            != XL_OK ||
+        return xl_err_set(err, XL_EINVAL,
+                          "--state applies to the current states, not to "
+                          "'checks history'");
+    if ((rc = xl_cli_url_start(url, a->server,
+                               hist ? "/api/v1/checks/history" : "/api/v1/checks")) != XL_OK ||
         (rc = xl_cli_url_param(url, "host", a->host)) != XL_OK ||
         (rc = xl_cli_url_param(url, "name", a->check)) != XL_OK ||
         (rc = xl_cli_url_param(url, "state", a->state)) != XL_OK ||

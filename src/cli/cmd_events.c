@@ -33,9 +33,11 @@ static xl_rc events_url(const struct xl_cli_ctx *c, bool stream, struct xl_buf *
         (rc = xl_cli_url_param(url, "limit", a->limit)))
         goto out_url;
     if (a->from && (rc = xl_cli_url_time(url, "since", "--from", a->from, c->now_ms, err)))
-        return rc == XL_EINVAL ? rc : xl_err_set(err, rc, "cannot build the URL: %s", xl_rc_str(rc));
+        return rc == XL_EINVAL ? rc
+                               : xl_err_set(err, rc, "cannot build the URL: %s", xl_rc_str(rc));
     if (a->to && (rc = xl_cli_url_time(url, "until", "--to", a->to, c->now_ms, err)))
-        return rc == XL_EINVAL ? rc : xl_err_set(err, rc, "cannot build the URL: %s", xl_rc_str(rc));
+        return rc == XL_EINVAL ? rc
+                               : xl_err_set(err, rc, "cannot build the URL: %s", xl_rc_str(rc));
     return XL_OK;
 out_url:
     return xl_err_set(err, rc, "cannot build the URL: %s", xl_rc_str(rc));
@@ -46,8 +48,7 @@ xl_rc xl_cli_events_url(const struct xl_cli_ctx *c, struct xl_buf *url, struct x
     return events_url(c, false, url, err);
 }
 
-xl_rc xl_cli_events_stream_url(const struct xl_cli_ctx *c, struct xl_buf *url,
-                               struct xl_err *err)
+xl_rc xl_cli_events_stream_url(const struct xl_cli_ctx *c, struct xl_buf *url, struct xl_err *err)
 {
     return events_url(c, true, url, err);
 }

@@ -146,8 +146,8 @@ static xl_rc stream_once(struct follow *f, const char *url, bool *retry, struct 
                             f->status);
         /* Overload (503 "too many streams", 429), a proxy whose server
          * restarts (502, 504), a passing failure (500): try again. */
-        *retry = f->status == 429 || f->status == 500 || f->status == 502 ||
-                 f->status == 503 || f->status == 504;
+        *retry = f->status == 429 || f->status == 500 || f->status == 502 || f->status == 503 ||
+                 f->status == 504;
         goto out;
     }
     *retry = true;

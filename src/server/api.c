@@ -106,12 +106,12 @@ static void store_metrics(struct xl_server *s, struct xl_buf *b)
 
     xl_consumers_get_stats(s->consumers, cst);
     for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
-        xl_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", fams[f].name, fams[f].help,
-                      fams[f].name, fams[f].type);
+        xl_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", fams[f].name, fams[f].help, fams[f].name,
+                      fams[f].type);
         for (int k = 0; k < XL_KIND_COUNT; k++)
-            xl_buf_printf(b, "%s{consumer=\"%s\"} %llu\n", fams[f].name, cst[k].name,
-                          (unsigned long long)*(const uint64_t *)((const char *)&cst[k] +
-                                                                   fams[f].off));
+            xl_buf_printf(
+                b, "%s{consumer=\"%s\"} %llu\n", fams[f].name, cst[k].name,
+                (unsigned long long)*(const uint64_t *)((const char *)&cst[k] + fams[f].off));
     }
     xl_checkstore_get_stats(s->checks, &cs);
     xl_eventstore_get_stats(s->events, &es);
@@ -418,9 +418,10 @@ static void busy(struct ingest_result *res, enum xl_reject why, const char *deta
 static xl_rc store_batch(struct xl_server *s, const struct xl_ingest_batch *b,
                          const struct xl_agent_snapshot *ag, struct ingest_result *res)
 {
-    const size_t counts[XL_KIND_COUNT] = {
-        [XL_KIND_METRIC] = b->nmetrics, [XL_KIND_LOG] = b->nlogs,
-        [XL_KIND_CHECK] = b->nchecks, [XL_KIND_EVENT] = b->nevents};
+    const size_t counts[XL_KIND_COUNT] = {[XL_KIND_METRIC] = b->nmetrics,
+                                          [XL_KIND_LOG] = b->nlogs,
+                                          [XL_KIND_CHECK] = b->nchecks,
+                                          [XL_KIND_EVENT] = b->nevents};
     struct xl_part parts[XL_KIND_COUNT];
     struct xl_err err = {0};
     size_t n = 0;
@@ -428,8 +429,8 @@ static xl_rc store_batch(struct xl_server *s, const struct xl_ingest_batch *b,
 
     for (int k = 0; k < XL_KIND_COUNT; k++)
         if (counts[k])
-            parts[n++] = (struct xl_part){.kind = (enum xl_kind)k, .batch = b, .agent = ag,
-                                          .nrec = counts[k]};
+            parts[n++] = (struct xl_part){
+                .kind = (enum xl_kind)k, .batch = b, .agent = ag, .nrec = counts[k]};
     rc = xl_consumers_store(s->consumers, parts, n, &err);
     if (rc == XL_EFULL) {
         busy(res, XL_REJECT_QUEUE, err.msg);
@@ -759,8 +760,8 @@ static int query_cb(void *ctx, const struct xl_series_result *r)
     }
     pts = json_array();
     for (size_t i = 0; pts && i < r->n; i++)
-        json_array_append_new(pts, json_pack("[I, o]", (json_int_t)r->ts[i],
-                                             xl_json_from_number(r->val[i])));
+        json_array_append_new(
+            pts, json_pack("[I, o]", (json_int_t)r->ts[i], xl_json_from_number(r->val[i])));
     json_array_append_new(q->arr, json_pack("{s:s, s:o, s:o}", "name", r->name, "labels",
                                             labels_json(r), "points", pts));
     return 0;

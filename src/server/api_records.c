@@ -78,23 +78,22 @@ static void answer_rows(struct xl_http_resp *resp, struct rows_ctx *rows, const 
 
 static int check_cb(void *ctx, const struct xl_check_row *r)
 {
-    return append_row(
-        ctx, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:I}", "host", r->host,
-                       "agent_id", r->agent_id, "name", r->name, "state",
-                       xl_check_state_str(r->state), "output", r->output, "long_output",
-                       str_or_null(r->long_output), "exit_code",
-                       r->has_exit_code ? json_integer(r->exit_code) : json_null(), "duration_ms",
-                       r->has_duration ? json_integer(r->duration_ms) : json_null(), "source",
-                       str_or_null(r->source), "ts", (json_int_t)r->ts_ms, "since",
-                       (json_int_t)r->since_ms));
+    return append_row(ctx, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:I}",
+                                     "host", r->host, "agent_id", r->agent_id, "name", r->name,
+                                     "state", xl_check_state_str(r->state), "output", r->output,
+                                     "long_output", str_or_null(r->long_output), "exit_code",
+                                     r->has_exit_code ? json_integer(r->exit_code) : json_null(),
+                                     "duration_ms",
+                                     r->has_duration ? json_integer(r->duration_ms) : json_null(),
+                                     "source", str_or_null(r->source), "ts", (json_int_t)r->ts_ms,
+                                     "since", (json_int_t)r->since_ms));
 }
 
 void xl_api_checks(void *app, struct xl_http_req *req, struct xl_http_resp *resp)
 {
     struct xl_server *s = app;
-    struct xl_check_query q = {.host = xl_http_arg(req, "host"),
-                               .name = xl_http_arg(req, "name"),
-                               .state = -1};
+    struct xl_check_query q = {
+        .host = xl_http_arg(req, "host"), .name = xl_http_arg(req, "name"), .state = -1};
     const char *state = xl_http_arg(req, "state");
     struct rows_ctx rows = {0};
     struct xl_err err = {0};
@@ -124,10 +123,10 @@ void xl_api_checks(void *app, struct xl_http_req *req, struct xl_http_resp *resp
 
 static int change_cb(void *ctx, const struct xl_check_change *c)
 {
-    return append_row(ctx, json_pack("{s:s, s:s, s:s, s:I, s:o, s:s, s:s}", "host", c->host,
-                                     "agent_id", c->agent_id, "name", c->name, "ts",
-                                     (json_int_t)c->ts_ms, "from", str_or_null(c->from), "to",
-                                     c->to, "output", c->output));
+    return append_row(ctx,
+                      json_pack("{s:s, s:s, s:s, s:I, s:o, s:s, s:s}", "host", c->host, "agent_id",
+                                c->agent_id, "name", c->name, "ts", (json_int_t)c->ts_ms, "from",
+                                str_or_null(c->from), "to", c->to, "output", c->output));
 }
 
 void xl_api_checks_history(void *app, struct xl_http_req *req, struct xl_http_resp *resp)
@@ -166,10 +165,10 @@ static int event_cb(void *ctx, const struct xl_event_row *r)
 
     if (!fields)
         fields = json_string(r->fields);
-    return append_row(ctx, json_pack("{s:I, s:I, s:s, s:s, s:s, s:o, s:o}", "id",
-                                     (json_int_t)r->id, "ts", (json_int_t)r->ts_ms, "host",
-                                     r->host, "agent_id", r->agent_id, "type", r->type, "fields",
-                                     fields, "source", str_or_null(r->source)));
+    return append_row(ctx, json_pack("{s:I, s:I, s:s, s:s, s:s, s:o, s:o}", "id", (json_int_t)r->id,
+                                     "ts", (json_int_t)r->ts_ms, "host", r->host, "agent_id",
+                                     r->agent_id, "type", r->type, "fields", fields, "source",
+                                     str_or_null(r->source)));
 }
 
 void xl_api_events(void *app, struct xl_http_req *req, struct xl_http_resp *resp)

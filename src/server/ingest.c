@@ -64,8 +64,8 @@ static xl_rc opt_string(json_t *rec, const char *key, size_t i, size_t max, cons
 }
 
 /* An optional integer field in [min, max]. */
-static xl_rc opt_int(json_t *rec, const char *key, size_t i, int64_t min, int64_t max,
-                     int64_t *out, bool *has, struct xl_err *err)
+static xl_rc opt_int(json_t *rec, const char *key, size_t i, int64_t min, int64_t max, int64_t *out,
+                     bool *has, struct xl_err *err)
 {
     json_t *v = json_object_get(rec, key);
 
@@ -104,8 +104,7 @@ static xl_rc decode_check(json_t *rec, size_t i, int64_t ts, struct xl_ingest_ba
                           "records[%zu].state: expected ok, warning, critical or unknown", i);
     c.name = json_string_value(name);
     if ((rc = opt_string(rec, "output", i, XL_CHECK_OUTPUT_MAX, &c.output, &olen, err)) ||
-        (rc = opt_string(rec, "long_output", i, XL_CHECK_OUTPUT_MAX, &c.long_output, &llen,
-                         err)) ||
+        (rc = opt_string(rec, "long_output", i, XL_CHECK_OUTPUT_MAX, &c.long_output, &llen, err)) ||
         (rc = opt_string(rec, "source", i, XL_SOURCE_MAX, &c.source, &slen, err)) ||
         (rc = opt_int(rec, "exit_code", i, INT32_MIN, INT32_MAX, &c.exit_code, &c.has_exit_code,
                       err)) ||
@@ -152,9 +151,8 @@ static xl_rc decode_event(json_t *rec, size_t i, int64_t ts, struct xl_ingest_ba
     if (!json_is_object(fields))
         return xl_err_set(err, XL_EINVAL, "records[%zu].fields: expected an object", i);
     if (json_dump_callback(fields, count_bytes, &left, JSON_COMPACT) != 0)
-        return xl_err_set(err, XL_EINVAL,
-                          "records[%zu].fields: more than %u bytes as compact JSON", i,
-                          XL_EVENT_FIELDS_MAX);
+        return xl_err_set(err, XL_EINVAL, "records[%zu].fields: more than %u bytes as compact JSON",
+                          i, XL_EVENT_FIELDS_MAX);
     if ((rc = opt_string(rec, "source", i, XL_SOURCE_MAX, &e.source, &slen, err)) != XL_OK)
         return rc;
     e.name = json_string_value(name);

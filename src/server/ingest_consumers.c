@@ -165,11 +165,18 @@ static xl_rc logs_commit(void *ctx, struct xl_part *const *parts, size_t n, stru
         for (size_t i = 0; i < b->nlogs; i++) {
             const struct xl_ingest_log *l = &b->logs[i];
 
-            recs[j++] = (struct xl_log_rec){
-                .host = parts[k]->agent->host, .agent_id = b->agent_id, .input = l->input,
-                .path = l->file, .file_uid = l->file_uid, .offset = l->offset, .part = l->part,
-                .parts = l->parts, .ts_ms = l->ts_ms, .line = l->text, .len = l->len,
-                .filters = l->matched};
+            recs[j++] = (struct xl_log_rec){.host = parts[k]->agent->host,
+                                            .agent_id = b->agent_id,
+                                            .input = l->input,
+                                            .path = l->file,
+                                            .file_uid = l->file_uid,
+                                            .offset = l->offset,
+                                            .part = l->part,
+                                            .parts = l->parts,
+                                            .ts_ms = l->ts_ms,
+                                            .line = l->text,
+                                            .len = l->len,
+                                            .filters = l->matched};
         }
     }
     if ((rc = xl_logstore_append(s->logs, recs, total, ids, err)) != XL_OK)
@@ -178,12 +185,19 @@ static xl_rc logs_commit(void *ctx, struct xl_part *const *parts, size_t n, stru
     for (size_t i = 0; i < total; i++) {
         if (!ids[i])
             continue;
-        rows[nnew++] = (struct xl_log_row){
-            .id = ids[i], .ts_ms = recs[i].ts_ms, .host = recs[i].host,
-            .agent_id = recs[i].agent_id, .input = recs[i].input, .path = recs[i].path,
-            .line = recs[i].line, .len = recs[i].len, .filters = recs[i].filters,
-            .file_uid = recs[i].file_uid, .offset = recs[i].offset, .part = recs[i].part,
-            .parts = recs[i].parts};
+        rows[nnew++] = (struct xl_log_row){.id = ids[i],
+                                           .ts_ms = recs[i].ts_ms,
+                                           .host = recs[i].host,
+                                           .agent_id = recs[i].agent_id,
+                                           .input = recs[i].input,
+                                           .path = recs[i].path,
+                                           .line = recs[i].line,
+                                           .len = recs[i].len,
+                                           .filters = recs[i].filters,
+                                           .file_uid = recs[i].file_uid,
+                                           .offset = recs[i].offset,
+                                           .part = recs[i].part,
+                                           .parts = recs[i].parts};
     }
     atomic_fetch_add(&s->log_lines, nnew);
     atomic_fetch_add(&s->log_duplicates, total - nnew);
@@ -270,12 +284,18 @@ static xl_rc checks_commit(void *ctx, struct xl_part *const *parts, size_t n, st
         for (size_t i = 0; i < b->nchecks; i++) {
             const struct xl_ingest_check *c = &b->checks[i];
 
-            recs[j++] = (struct xl_check_rec){
-                .host = parts[k]->agent->host, .agent_id = b->agent_id, .name = c->name,
-                .state = c->state, .output = c->output, .long_output = c->long_output,
-                .source = c->source, .exit_code = c->exit_code, .duration_ms = c->duration_ms,
-                .has_exit_code = c->has_exit_code, .has_duration = c->has_duration,
-                .ts_ms = c->ts_ms};
+            recs[j++] = (struct xl_check_rec){.host = parts[k]->agent->host,
+                                              .agent_id = b->agent_id,
+                                              .name = c->name,
+                                              .state = c->state,
+                                              .output = c->output,
+                                              .long_output = c->long_output,
+                                              .source = c->source,
+                                              .exit_code = c->exit_code,
+                                              .duration_ms = c->duration_ms,
+                                              .has_exit_code = c->has_exit_code,
+                                              .has_duration = c->has_duration,
+                                              .ts_ms = c->ts_ms};
         }
     }
     if ((rc = xl_checkstore_apply(s->checks, recs, total, out, err)) != XL_OK)
@@ -384,9 +404,13 @@ static xl_rc events_commit(void *ctx, struct xl_part *const *parts, size_t n, st
                 goto out;
             }
             evs[j] = e;
-            recs[j] = (struct xl_event_rec){.ts_ms = e->ts_ms, .host = parts[k]->agent->host,
-                                            .agent_id = b->agent_id, .type = e->name,
-                                            .source = e->source, .seq = b->seq, .idx = e->idx};
+            recs[j] = (struct xl_event_rec){.ts_ms = e->ts_ms,
+                                            .host = parts[k]->agent->host,
+                                            .agent_id = b->agent_id,
+                                            .type = e->name,
+                                            .source = e->source,
+                                            .seq = b->seq,
+                                            .idx = e->idx};
         }
     }
     for (size_t i = 0; i < total; i++)

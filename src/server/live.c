@@ -858,8 +858,8 @@ static struct sub *rec_sub_from_req(struct xl_server *srv, struct xl_http_req *r
         return NULL;
     }
     if (nt > LIVE_MAX_TYPES || nw > XL_EVENT_WHERE_MAX) {
-        xl_http_error(resp, 400, "bad parameter", "%s: at most %d", nt > LIVE_MAX_TYPES ? "type"
-                                                                    : "where",
+        xl_http_error(resp, 400, "bad parameter", "%s: at most %d",
+                      nt > LIVE_MAX_TYPES ? "type" : "where",
                       nt > LIVE_MAX_TYPES ? LIVE_MAX_TYPES : XL_EVENT_WHERE_MAX);
         return NULL;
     }

@@ -60,8 +60,8 @@ static struct xl_checkstore *open_cs(const char *dir, int64_t retention)
 static struct xl_check_rec rec(const char *agent, const char *host, const char *name,
                                enum xl_check_state st, int64_t ts, const char *output)
 {
-    return (struct xl_check_rec){.host = host, .agent_id = agent, .name = name, .state = st,
-                                 .output = output, .ts_ms = ts};
+    return (struct xl_check_rec){
+        .host = host, .agent_id = agent, .name = name, .state = st, .output = output, .ts_ms = ts};
 }
 
 static enum xl_check_outcome apply1(struct xl_checkstore *cs, struct xl_check_rec r)
@@ -133,8 +133,8 @@ static void test_state_machine(void **state)
         enum xl_check_outcome want;
         const char *after; /* the listing afterwards */
     } steps[] = {
-        {XL_CHECK_OK, 1000, XL_CHECK_CHANGED, "h/c=ok@1000/1000:r0;"},         /* first */
-        {XL_CHECK_OK, 2000, XL_CHECK_SAME, "h/c=ok@2000/1000:r1;"},            /* same */
+        {XL_CHECK_OK, 1000, XL_CHECK_CHANGED, "h/c=ok@1000/1000:r0;"}, /* first */
+        {XL_CHECK_OK, 2000, XL_CHECK_SAME, "h/c=ok@2000/1000:r1;"},    /* same */
         {XL_CHECK_WARNING, 3000, XL_CHECK_CHANGED, "h/c=warning@3000/3000:r2;"},
         {XL_CHECK_CRITICAL, 2500, XL_CHECK_IGNORED, "h/c=warning@3000/3000:r2;"}, /* older */
         {XL_CHECK_CRITICAL, 3000, XL_CHECK_IGNORED, "h/c=warning@3000/3000:r2;"}, /* equal */
@@ -156,7 +156,8 @@ static void test_state_machine(void **state)
         assert_string_equal(list(cs, NULL, NULL, -1), steps[i].after);
     }
     /* History: newest first, the first result a change from nothing. */
-    assert_string_equal(history(cs, &all), "h/c:warning>ok@5000;h/c:ok>warning@3000;h/c:->ok@1000;");
+    assert_string_equal(history(cs, &all),
+                        "h/c:warning>ok@5000;h/c:ok>warning@3000;h/c:->ok@1000;");
     xl_checkstore_get_stats(cs, &st);
     assert_int_equal(st.checks, 1);
     assert_int_equal(st.results, 5);
@@ -253,8 +254,8 @@ static void test_history_filters_and_retention(void **state)
     struct xl_err err;
 
     for (int i = 0; i < 6; i++)
-        apply1(cs, rec(AGENT_A, "web1", i % 2 ? "a" : "b", i % 4 < 2 ? XL_CHECK_OK : XL_CHECK_WARNING,
-                       T0 + i * 1000, "x"));
+        apply1(cs, rec(AGENT_A, "web1", i % 2 ? "a" : "b",
+                       i % 4 < 2 ? XL_CHECK_OK : XL_CHECK_WARNING, T0 + i * 1000, "x"));
     /* a: ok@1000, warning@3000, ok@5000; b: ok@0, warning@2000, ok@4000 */
     assert_string_equal(history(cs, &q), "web1/a:warning>ok@5000;web1/b:warning>ok@4000;"
                                          "web1/a:ok>warning@3000;web1/b:ok>warning@2000;"

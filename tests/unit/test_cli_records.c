@@ -32,8 +32,7 @@ static void ctx_init(struct xl_cli_ctx *c, struct capture *out, struct capture *
 
 /* Build cmd's URL from the arguments (NULL-terminated); returns it or,
  * when building fails, "ERR: message". Free it. */
-static char *url_of(xl_rc (*fn)(const struct xl_cli_ctx *, struct xl_buf *, struct xl_err *),
-                    ...)
+static char *url_of(xl_rc (*fn)(const struct xl_cli_ctx *, struct xl_buf *, struct xl_err *), ...)
 {
     char *argv[32] = {"xluo"}, *s, *res;
     struct xl_cli_ctx c = {.now_ms = NOW};
@@ -83,19 +82,18 @@ static void test_urls(void **state)
                "ERR: --since applies to 'checks history'");
     expect_url(url_of(xl_cli_checks_url, "checks", "history", "--state", "ok", NULL),
                "ERR: --state applies to the current states, not to 'checks history'");
-    expect_url(url_of(xl_cli_events_url, "events", "--type", "demo", "--host", "h",
-                      "--where", "n>3", "--where", "k=a b", "--since", "2h", "--limit", "10",
-                      NULL),
+    expect_url(url_of(xl_cli_events_url, "events", "--type", "demo", "--host", "h", "--where",
+                      "n>3", "--where", "k=a b", "--since", "2h", "--limit", "10", NULL),
                "http://127.0.0.1:21002/api/v1/events?type=demo&host=h&where=n%3E3"
                "&where=k%3Da%20b&since=2h&limit=10");
-    expect_url(url_of(xl_cli_events_url, "events", "--from", "2025-11-21 08:00", "--to", "5m",
-                      NULL),
-               "http://127.0.0.1:21002/api/v1/events?since=1763712000000&until=5m");
+    expect_url(
+        url_of(xl_cli_events_url, "events", "--from", "2025-11-21 08:00", "--to", "5m", NULL),
+        "http://127.0.0.1:21002/api/v1/events?since=1763712000000&until=5m");
     expect_url(url_of(xl_cli_events_stream_url, "events", "-f", "--host", "h", NULL),
                "http://127.0.0.1:21002/api/v1/stream?type=event&host=h");
-    expect_url(url_of(xl_cli_events_stream_url, "events", "-f", "--type", "demo", "--where",
-                      "n!=1", NULL),
-               "http://127.0.0.1:21002/api/v1/stream?type=demo&where=n%21%3D1");
+    expect_url(
+        url_of(xl_cli_events_stream_url, "events", "-f", "--type", "demo", "--where", "n!=1", NULL),
+        "http://127.0.0.1:21002/api/v1/stream?type=demo&where=n%21%3D1");
 }
 
 static void test_options(void **state)
@@ -104,8 +102,7 @@ static void test_options(void **state)
     struct xl_err err;
 
     assert_int_equal(parse(&a, &err, "checks", "--state", "bad", NULL), XL_EINVAL);
-    assert_string_equal(err.msg,
-                        "--state: unknown state 'bad' (ok, warning, critical or unknown)");
+    assert_string_equal(err.msg, "--state: unknown state 'bad' (ok, warning, critical or unknown)");
     xl_cli_args_cleanup(&a);
     assert_int_equal(parse(&a, &err, "checks", "--state", "WARNING", NULL), XL_OK);
     xl_cli_args_cleanup(&a);
@@ -176,12 +173,13 @@ static void test_render_checks(void **state)
 
 static void test_render_history(void **state)
 {
-    const char *doc = "{\"changes\": ["
-                      "{\"host\":\"web1\",\"agent_id\":\"b\",\"name\":\"disk\",\"ts\":1763715000000,"
-                      "\"from\":\"ok\",\"to\":\"warning\",\"output\":\"DISK WARNING\"},"
-                      "{\"host\":\"web1\",\"agent_id\":\"b\",\"name\":\"disk\",\"ts\":1763714000000,"
-                      "\"from\":null,\"to\":\"ok\",\"output\":\"\"}"
-                      "]}";
+    const char *doc =
+        "{\"changes\": ["
+        "{\"host\":\"web1\",\"agent_id\":\"b\",\"name\":\"disk\",\"ts\":1763715000000,"
+        "\"from\":\"ok\",\"to\":\"warning\",\"output\":\"DISK WARNING\"},"
+        "{\"host\":\"web1\",\"agent_id\":\"b\",\"name\":\"disk\",\"ts\":1763714000000,"
+        "\"from\":null,\"to\":\"ok\",\"output\":\"\"}"
+        "]}";
     struct xl_err err;
     char *s;
 
@@ -247,7 +245,8 @@ static void test_events_on_event(void **state)
     cap_close(&out);
     cap_close(&err);
     assert_string_equal(out.data,
-                        "2025-11-21 08:50:10.123 web1 demo k=v?\n" "{\"type\":\"event\",\"id\":5,"
+                        "2025-11-21 08:50:10.123 web1 demo k=v?\n"
+                        "{\"type\":\"event\",\"id\":5,"
                         "\"host\":\"web1\",\"agent_id\":\"a\",\"ts\":1763715010123,\"name\":"
                         "\"demo\",\"fields\":{\"k\":\"v\\u001b\"}}\n");
     assert_string_equal(err.data, "xluo: the server dropped 7 events here: this client did not "
@@ -287,7 +286,7 @@ static void test_clip(void **state)
         {"first line\nsecond", 40, 64, "first line"},
         {"crlf\r\nx", 40, 64, "crlf"},
         {"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 5, 64, "\xc3\xa9\xc3\xa9..."},
-        {"abcdefghij", 40, 8, "abcd..."},                  /* the buffer is the limit */
+        {"abcdefghij", 40, 8, "abcd..."},                   /* the buffer is the limit */
         {"\xc3\xa9\xc3\xa9\xc3\xa9", 40, 6, "\xc3\xa9..."}, /* never half a character */
         {"", 10, 64, ""},
         {"abc", 10, 2, ""},
@@ -305,14 +304,10 @@ static void test_clip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_urls),
-        cmocka_unit_test(test_options),
-        cmocka_unit_test(test_render_checks),
-        cmocka_unit_test(test_render_history),
-        cmocka_unit_test(test_render_events),
-        cmocka_unit_test(test_events_on_event),
-        cmocka_unit_test(test_follow_usage),
-        cmocka_unit_test(test_clip),
+        cmocka_unit_test(test_urls),          cmocka_unit_test(test_options),
+        cmocka_unit_test(test_render_checks), cmocka_unit_test(test_render_history),
+        cmocka_unit_test(test_render_events), cmocka_unit_test(test_events_on_event),
+        cmocka_unit_test(test_follow_usage),  cmocka_unit_test(test_clip),
     };
     return cmocka_run_group_tests(tests, setup_env, NULL);
 }

@@ -60,12 +60,16 @@ static struct xl_eventstore *open_es(const char *dir, int64_t retention)
 static struct xl_event_rec ev(const char *agent, const char *host, const char *type, int64_t ts,
                               const char *fields, uint64_t seq, uint32_t idx)
 {
-    return (struct xl_event_rec){.ts_ms = ts, .host = host, .agent_id = agent, .type = type,
-                                 .fields = fields, .seq = seq, .idx = idx};
+    return (struct xl_event_rec){.ts_ms = ts,
+                                 .host = host,
+                                 .agent_id = agent,
+                                 .type = type,
+                                 .fields = fields,
+                                 .seq = seq,
+                                 .idx = idx};
 }
 
-static void append(struct xl_eventstore *es, const struct xl_event_rec *r, size_t n,
-                   int64_t *ids)
+static void append(struct xl_eventstore *es, const struct xl_event_rec *r, size_t n, int64_t *ids)
 {
     struct xl_err err;
 
@@ -90,8 +94,7 @@ static int row_cb(void *ctx, const struct xl_event_row *r)
     return 0;
 }
 
-static const char *search(struct xl_eventstore *es, const struct xl_event_query *q,
-                          int64_t *next)
+static const char *search(struct xl_eventstore *es, const struct xl_event_query *q, int64_t *next)
 {
     static struct page p;
     struct xl_err err;
@@ -167,17 +170,19 @@ static void test_filters_and_paging(void **state)
 
     fill(es);
     /* Newest first by ts (then id), whatever the arrival order. */
-    assert_string_equal(search(es, &q, &next),
-                        "db1/demo@3000:{\"n\":7.5};db1/demo@3000:{\"n\":\"7\",\"deep\":{\"x\":1}};"
-                        "web1/demo@2000:{\"n\":10,\"s\":\"abd\",\"ok\":false};"
-                        "web1/deploy@1000:{\"version\":\"1.2\"};"
-                        "web1/demo@0:{\"n\":3,\"s\":\"abc\",\"ok\":true};web1/demo@-5000:{\"n\":-1};");
+    assert_string_equal(
+        search(es, &q, &next),
+        "db1/demo@3000:{\"n\":7.5};db1/demo@3000:{\"n\":\"7\",\"deep\":{\"x\":1}};"
+        "web1/demo@2000:{\"n\":10,\"s\":\"abd\",\"ok\":false};"
+        "web1/deploy@1000:{\"version\":\"1.2\"};"
+        "web1/demo@0:{\"n\":3,\"s\":\"abc\",\"ok\":true};web1/demo@-5000:{\"n\":-1};");
     assert_int_equal(next, 0);
     q.type = "deploy";
     assert_string_equal(search(es, &q, NULL), "web1/deploy@1000:{\"version\":\"1.2\"};");
     q = (struct xl_event_query){.host = "db1"};
-    assert_string_equal(search(es, &q, NULL),
-                        "db1/demo@3000:{\"n\":7.5};db1/demo@3000:{\"n\":\"7\",\"deep\":{\"x\":1}};");
+    assert_string_equal(
+        search(es, &q, NULL),
+        "db1/demo@3000:{\"n\":7.5};db1/demo@3000:{\"n\":\"7\",\"deep\":{\"x\":1}};");
     q = (struct xl_event_query){.type = "demo", .host = "web1", .from_ms = T0, .to_ms = T0 + 2000};
     assert_string_equal(search(es, &q, NULL),
                         "web1/demo@2000:{\"n\":10,\"s\":\"abd\",\"ok\":false};"
@@ -201,9 +206,11 @@ static void test_filters_and_paging(void **state)
                      XL_ENOENT);
     assert_non_null(strstr(err.msg, "no event 9999"));
     /* A new event gets a larger id. */
-    append(es, &(struct xl_event_rec){.ts_ms = T0, .host = "h", .agent_id = AGENT_A,
-                                      .type = "t", .fields = "{}", .seq = 3},
-           1, ids);
+    append(
+        es,
+        &(struct xl_event_rec){
+            .ts_ms = T0, .host = "h", .agent_id = AGENT_A, .type = "t", .fields = "{}", .seq = 3},
+        1, ids);
     assert_int_equal(ids[0], 7);
     xl_eventstore_close(es);
 }
@@ -262,16 +269,20 @@ static void test_where_parse(void **state)
 static void test_where_sql_and_memory_agree(void **state)
 {
     static const char *const fields[] = {
-        "{\"n\":3,\"s\":\"abc\",\"ok\":true}", "{\"n\":10,\"s\":\"abd\",\"ok\":false}",
-        "{\"n\":\"7\",\"deep\":{\"x\":1}}",   "{\"n\":7.5,\"s\":\"ab\"}",
-        "{\"n\":-1,\"s\":\"\"}",             "{}",
-        "{\"deep\":{\"x\":\"1\"}}",          "{\"n\":null,\"s\":\"b\"}",
+        "{\"n\":3,\"s\":\"abc\",\"ok\":true}",
+        "{\"n\":10,\"s\":\"abd\",\"ok\":false}",
+        "{\"n\":\"7\",\"deep\":{\"x\":1}}",
+        "{\"n\":7.5,\"s\":\"ab\"}",
+        "{\"n\":-1,\"s\":\"\"}",
+        "{}",
+        "{\"deep\":{\"x\":\"1\"}}",
+        "{\"n\":null,\"s\":\"b\"}",
     };
     static const char *const conds[] = {
-        "n=3",      "n!=3",    "n>3",       "n>=7.5",  "n<7",      "n<=-1",   "n=7",
-        "n=\"7\"",  "n!=\"7\"", "s=abc",    "s>ab",    "s<abd",    "s>=",     "s!=abc",
-        "ok=true",  "ok!=true", "ok=false", "ok<true", "deep.x=1", "deep.x!=1", "deep.x=\"1\"",
-        "nope=1",   "nope!=1",  "s=1",      "n>abc",
+        "n=3",     "n!=3",     "n>3",      "n>=7.5",  "n<7",      "n<=-1",     "n=7",
+        "n=\"7\"", "n!=\"7\"", "s=abc",    "s>ab",    "s<abd",    "s>=",       "s!=abc",
+        "ok=true", "ok!=true", "ok=false", "ok<true", "deep.x=1", "deep.x!=1", "deep.x=\"1\"",
+        "nope=1",  "nope!=1",  "s=1",      "n>abc",
     };
     size_t nf = sizeof(fields) / sizeof(fields[0]);
     struct xl_eventstore *es = open_es(*state, 0);

@@ -43,7 +43,7 @@ static const char schema_sql[] =
     "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', 1);";
 
 /* Severity order of the listing: critical, warning, unknown, ok. */
-#define SEVERITY_SQL                                                                         \
+#define SEVERITY_SQL                                                                               \
     "CASE state WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 WHEN 'unknown' THEN 2 ELSE 3 END"
 
 struct xl_checkstore {
@@ -261,8 +261,7 @@ xl_rc xl_checkstore_list(struct xl_checkstore *cs, const struct xl_check_query *
 
     snprintf(sql, sizeof(sql),
              "SELECT host, agent_id, name, state, output, long_output, exit_code, duration_ms,"
-             " source, ts, since FROM checks WHERE 1%s%s%s ORDER BY " SEVERITY_SQL
-             ", host, name",
+             " source, ts, since FROM checks WHERE 1%s%s%s ORDER BY " SEVERITY_SQL ", host, name",
              q->host ? " AND host = ?" : "", q->name ? " AND name = ?" : "",
              state ? " AND state = ?" : "");
     if ((rc = xl_sql_pool_get(&cs->pool, &h, err)) != XL_OK)

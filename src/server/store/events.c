@@ -385,8 +385,7 @@ out:
 /* ---- search ---- */
 
 xl_rc xl_eventstore_search(struct xl_eventstore *es, const struct xl_event_query *q,
-                           xl_event_row_cb cb, void *ctx, int64_t *next_before,
-                           struct xl_err *err)
+                           xl_event_row_cb cb, void *ctx, int64_t *next_before, struct xl_err *err)
 {
     size_t limit = q->limit ? q->limit : LIMIT_DEFAULT, n = 0;
     int64_t cur_ts = 0;
@@ -414,10 +413,10 @@ xl_rc xl_eventstore_search(struct xl_eventstore *es, const struct xl_event_query
         if (r == SQLITE_ROW) {
             cur_ts = sqlite3_column_int64(st, 0);
         } else {
-            rc = r == SQLITE_DONE ? xl_err_set(err, XL_ENOENT,
-                                               "no event %lld (deleted by retention?)",
-                                               (long long)q->before_id)
-                                  : xl_sql_fail(err, h, WHO, "read the cursor");
+            rc = r == SQLITE_DONE
+                     ? xl_err_set(err, XL_ENOENT, "no event %lld (deleted by retention?)",
+                                  (long long)q->before_id)
+                     : xl_sql_fail(err, h, WHO, "read the cursor");
             goto out;
         }
         sqlite3_finalize(st);
@@ -429,8 +428,8 @@ xl_rc xl_eventstore_search(struct xl_eventstore *es, const struct xl_event_query
         (q->host && xl_buf_printf(&sql, " AND host = ?%d", np++) != XL_OK) ||
         (q->from_ms && xl_buf_printf(&sql, " AND ts >= ?%d", np++) != XL_OK) ||
         (q->to_ms && xl_buf_printf(&sql, " AND ts <= ?%d", np++) != XL_OK) ||
-        (q->before_id && xl_buf_printf(&sql, " AND (ts < ?%d OR (ts = ?%d AND id < ?%d))", np,
-                                       np, np + 1) != XL_OK)) {
+        (q->before_id && xl_buf_printf(&sql, " AND (ts < ?%d OR (ts = ?%d AND id < ?%d))", np, np,
+                                       np + 1) != XL_OK)) {
         rc = xl_err_set(err, XL_ENOMEM, "out of memory");
         goto out;
     }

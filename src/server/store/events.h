@@ -113,8 +113,7 @@ xl_rc xl_eventstore_append(struct xl_eventstore *es, const struct xl_event_rec *
  * A callback returning non-zero stops. XL_ENOENT when before_id names no
  * stored event (deleted by retention); XL_EDB. */
 xl_rc xl_eventstore_search(struct xl_eventstore *es, const struct xl_event_query *q,
-                           xl_event_row_cb cb, void *ctx, int64_t *next_before,
-                           struct xl_err *err);
+                           xl_event_row_cb cb, void *ctx, int64_t *next_before, struct xl_err *err);
 
 /* Delete events older than now_ms - retention_ms, a few thousand per
  * transaction. The server calls it every minute. */

@@ -1094,7 +1094,8 @@ xl_rc xl_logstore_search(struct xl_logstore *ls, const struct xl_log_query *q, x
         *next_cursor = 0;
     if (s.limit > LIMIT_MAX)
         s.limit = LIMIT_MAX;
-    if ((rc = qctx_init(&c, q, err)) != XL_OK || (rc = xl_sql_pool_get(&ls->rpool, &conn, err)) != XL_OK ||
+    if ((rc = qctx_init(&c, q, err)) != XL_OK ||
+        (rc = xl_sql_pool_get(&ls->rpool, &conn, err)) != XL_OK ||
         (rc = qctx_begin(&c, conn, err)) != XL_OK ||
         (rc = id_bounds(&c, q->from_ms, q->to_ms, &lo, &hi, &none, err)) != XL_OK || none)
         goto out;
@@ -1206,7 +1207,8 @@ xl_rc xl_logstore_histogram(struct xl_logstore *ls, const struct xl_log_query *q
 
     if (step_ms <= 0)
         return xl_err_set(err, XL_EINVAL, "logs: histogram step must be positive");
-    if ((rc = qctx_init(&c, q, err)) != XL_OK || (rc = xl_sql_pool_get(&ls->rpool, &conn, err)) != XL_OK ||
+    if ((rc = qctx_init(&c, q, err)) != XL_OK ||
+        (rc = xl_sql_pool_get(&ls->rpool, &conn, err)) != XL_OK ||
         (rc = qctx_begin(&c, conn, err)) != XL_OK)
         goto out;
     /* An open end is where the data ends. */
@@ -1609,7 +1611,8 @@ xl_rc xl_logstore_open(const struct xl_logstore_opts *o, struct xl_logstore **ou
         goto fail;
     }
     xl_sql_pool_init(&ls->rpool, ls->path, "logs", setup_conn);
-    if ((rc = open_write(ls, err)) != XL_OK || (rc = xl_sql_open_conn(ls->path, false, "logs", setup_conn, &ls->cdb, err)) != XL_OK)
+    if ((rc = open_write(ls, err)) != XL_OK ||
+        (rc = xl_sql_open_conn(ls->path, false, "logs", setup_conn, &ls->cdb, err)) != XL_OK)
         goto fail;
     refresh_bytes(ls, ls->wdb);
     if (pthread_create(&ls->bg, NULL, bg_main, ls) != 0) {
