@@ -268,6 +268,7 @@ static void on_outbox_change(void *ctx)
     struct xl_agent *a = ctx;
 
     commit_marks(a);
+    xl_local_stable(a->local, xl_outbox_stable(a->outbox));
     if (a->tail_paused && !xl_outbox_full(a->outbox)) {
         a->tail_paused = false;
         xl_log_info(MOD, "outbox has room again: log inputs resume");
@@ -429,8 +430,11 @@ static void pc_event(void *ctx, const char *type, const json_t *fields, int64_t 
     rec_event(pc->a, type, fields, "push", ts_ms);
 }
 
+/* A push is answered once its records are durable in the outbox (at once
+ * when the outbox is in memory only): flush them into a batch now and
+ * wait for that batch's number. */
 static xl_rc local_push(void *ctx, const char *body, size_t len, size_t *accepted,
-                        struct xl_err *err)
+                        uint64_t *wait, struct xl_err *err)
 {
     static const struct xl_parse_limits lim = {.max_records = 100000,
                                                .max_event_bytes = 64 * 1024};
@@ -441,6 +445,11 @@ static xl_rc local_push(void *ctx, const char *body, size_t len, size_t *accepte
 
     *accepted = pc.n;
     pc.a->pushed += pc.n;
+    if (rc == XL_OK && pc.n && xl_outbox_durable(pc.a->outbox)) {
+        flush_batch(pc.a);
+        if (xl_outbox_stable(pc.a->outbox) < xl_outbox_appended(pc.a->outbox))
+            *wait = xl_outbox_appended(pc.a->outbox);
+    }
     return rc;
 }
 

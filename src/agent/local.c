@@ -63,6 +63,9 @@ struct conn {
     int handles;        /* open handles; the memory goes at 0 */
     bool head_checked;  /* 100 Continue / early 413 decided for this request */
     bool reading, writing, continuing, close_after, lingering, closing;
+    bool waiting;       /* a push waits for the outbox to make it durable */
+    uint64_t wait_for;  /* ... up to this record number */
+    size_t accepted;    /* ... and then answers this */
     size_t in_off, in_len; /* unparsed input in in[in_off, in_len) */
     char in[IN_MAX];
 };
@@ -290,6 +293,7 @@ static void do_push(struct conn *c)
     struct xl_local *l = c->l;
     struct xl_err err = {0};
     size_t accepted = 0;
+    uint64_t wait = 0;
     xl_rc rc;
 
     if (c->body_rc == XL_ETOOBIG) {
@@ -300,7 +304,15 @@ static void do_push(struct conn *c)
         respond_error(c, 503, "out of memory", "try again later", "", false);
         return;
     }
-    rc = l->ops.push(l->ops.ctx, c->body.data ? c->body.data : "", c->body.len, &accepted, &err);
+    rc = l->ops.push(l->ops.ctx, c->body.data ? c->body.data : "", c->body.len, &accepted, &wait,
+                     &err);
+    if (rc == XL_OK && wait) {
+        /* Answered by xl_local_stable; reading pauses meanwhile. */
+        c->waiting = true;
+        c->wait_for = wait;
+        c->accepted = accepted;
+        return;
+    }
     if (rc == XL_ETOOBIG)
         respond_error(c, 413, "too many records", err.msg, "", false);
     else if (rc == XL_ENOMEM)
@@ -309,6 +321,19 @@ static void do_push(struct conn *c)
         respond_error(c, 400, "invalid records", err.msg, "", false);
     else
         respond_json(c, 200, json_pack("{s:I}", "accepted", (json_int_t)accepted), "", false);
+}
+
+void xl_local_stable(struct xl_local *l, uint64_t stable)
+{
+    struct conn *c, *next;
+
+    for (c = l ? l->conns : NULL; c; c = next) {
+        next = c->next;
+        if (!c->waiting || c->closing || c->wait_for > stable)
+            continue;
+        c->waiting = false;
+        respond_json(c, 200, json_pack("{s:I}", "accepted", (json_int_t)c->accepted), "", false);
+    }
 }
 
 static void do_metrics(struct conn *c)
@@ -403,7 +428,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 static void set_reading(struct conn *c)
 {
-    bool want = !c->closing && (c->lingering || (!c->writing && !c->close_after));
+    bool want = !c->closing && (c->lingering || (!c->writing && !c->waiting && !c->close_after));
 
     if (want == c->reading)
         return;
@@ -421,7 +446,7 @@ static void process(struct conn *c)
 {
     struct xl_err err = {0};
 
-    while (!c->closing && !c->lingering && !c->writing && !c->close_after) {
+    while (!c->closing && !c->lingering && !c->writing && !c->waiting && !c->close_after) {
         size_t used = 0;
         xl_rc rc = xl_http_parser_feed(&c->p, c->in + c->in_off, c->in_len - c->in_off, &used,
                                        on_body, c, &err);

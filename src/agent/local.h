@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "common/buf.h"
@@ -25,8 +26,11 @@ struct xl_local_ops {
     /* Append the /metrics text. */
     xl_rc (*metrics)(void *ctx, struct xl_buf *out);
     /* Take a pushed body: XL_EPARSE/XL_ETOOBIG with err naming the place,
-     * *accepted the records taken. */
-    xl_rc (*push)(void *ctx, const char *body, size_t len, size_t *accepted, struct xl_err *err);
+     * *accepted the records taken. *wait: 0 to answer now, else answer
+     * once xl_local_stable reports a stable number >= *wait (the records
+     * are durable in the outbox). */
+    xl_rc (*push)(void *ctx, const char *body, size_t len, size_t *accepted, uint64_t *wait,
+                  struct xl_err *err);
     void *ctx;
 };
 
@@ -35,7 +39,11 @@ struct xl_local;
 /* Listen on addr ("127.0.0.1:21001"). max_body bounds a push. */
 xl_rc xl_local_start(uv_loop_t *loop, const char *addr, size_t max_body,
                      const struct xl_local_ops *ops, struct xl_local **out, struct xl_err *err);
-/* Close the listener and connections; freed once the loop closes the
+/* Everything appended to the outbox up to number stable is durable: answer
+ * the pushes waiting for it. */
+void xl_local_stable(struct xl_local *l, uint64_t stable);
+/* Close the listener and connections (pushes still waiting get no answer:
+ * the client sees the connection close); freed once the loop closes the
  * handles. NULL is fine. */
 void xl_local_stop(struct xl_local *l);
 

@@ -14,27 +14,45 @@
 
 #define ARG(field) offsetof(struct xl_cli_args, field)
 
+/* Rows that several tables share word for word. */
+#define OPT_HOST                                                                                   \
+    {                                                                                              \
+        "--host", 0, XL_CLI_OPT_STR, ARG(host), "H", "only this host (same as --match host=H)",    \
+            NULL                                                                                   \
+    }
+#define OPT_MATCH                                                                                  \
+    {                                                                                              \
+        "--match", 0, XL_CLI_OPT_LIST, ARG(match), "SEL",                                          \
+            "label=value or label!=value; repeat: all must hold", xl_cli_check_selector            \
+    }
+#define OPT_FROM                                                                                   \
+    {                                                                                              \
+        "--from", 0, XL_CLI_OPT_STR, ARG(from), "T",                                               \
+            "start: 1h (ago), '2026-11-21 08:00', epoch ms", xl_cli_check_time                     \
+    }
+#define OPT_TO                                                                                     \
+    {                                                                                              \
+        "--to", 0, XL_CLI_OPT_STR, ARG(to), "T", "end, the same forms (default now)",              \
+            xl_cli_check_time                                                                      \
+    }
+
 static const struct xl_cli_opt no_opts[] = {
     {NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
 static const struct xl_cli_opt filter_opts[] = {
-    {"--host", 0, XL_CLI_OPT_STR, ARG(host), "H", "only this host (same as --match host=H)", NULL},
-    {"--match", 0, XL_CLI_OPT_LIST, ARG(match), "SEL",
-     "label=value or label!=value; repeat: all must hold", xl_cli_check_selector},
+    OPT_HOST,
+    OPT_MATCH,
     {NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
 static const struct xl_cli_opt query_opts[] = {
-    {"--host", 0, XL_CLI_OPT_STR, ARG(host), "H", "only this host (same as --match host=H)", NULL},
-    {"--match", 0, XL_CLI_OPT_LIST, ARG(match), "SEL",
-     "label=value or label!=value; repeat: all must hold", xl_cli_check_selector},
+    OPT_HOST,
+    OPT_MATCH,
     {"--since", 0, XL_CLI_OPT_STR, ARG(since), "DUR", "from DUR ago until now (default 1h)",
      xl_cli_check_duration},
-    {"--from", 0, XL_CLI_OPT_STR, ARG(from), "T", "start: 1h (ago), '2026-11-21 08:00', epoch ms",
-     xl_cli_check_time},
-    {"--to", 0, XL_CLI_OPT_STR, ARG(to), "T", "end, the same forms (default now)",
-     xl_cli_check_time},
+    OPT_FROM,
+    OPT_TO,
     {"--step", 0, XL_CLI_OPT_STR, ARG(step), "DUR", "one point per DUR bucket (e.g. 1m, 5m)",
      xl_cli_check_duration},
     {"--agg", 0, XL_CLI_OPT_STR, ARG(agg), "A",
@@ -52,10 +70,8 @@ static const struct xl_cli_opt logs_opts[] = {
      "only lines that match Q: words, \"a phrase\", prefix*, AND, OR, NOT", NULL},
     {"--since", 0, XL_CLI_OPT_STR, ARG(since), "DUR", "from DUR ago (default 1h)",
      xl_cli_check_duration},
-    {"--from", 0, XL_CLI_OPT_STR, ARG(from), "T", "start: 1h (ago), '2026-11-21 08:00', epoch ms",
-     xl_cli_check_time},
-    {"--to", 0, XL_CLI_OPT_STR, ARG(to), "T", "end, the same forms (default now)",
-     xl_cli_check_time},
+    OPT_FROM,
+    OPT_TO,
     {"--lines", 'n', XL_CLI_OPT_STR, ARG(lines), "N",
      "the newest N lines (default 100, with --follow 10; 0: none)", xl_cli_check_count},
     {"--follow", 'f', XL_CLI_OPT_FLAG, ARG(follow), NULL,
@@ -83,10 +99,8 @@ static const struct xl_cli_opt events_opts[] = {
      "a field condition KEY OP VALUE, OP one of = != > >= < <=; repeat: all must hold", NULL},
     {"--since", 0, XL_CLI_OPT_STR, ARG(since), "DUR", "from DUR ago (default: all kept)",
      xl_cli_check_duration},
-    {"--from", 0, XL_CLI_OPT_STR, ARG(from), "T", "start: 1h (ago), '2026-11-21 08:00', epoch ms",
-     xl_cli_check_time},
-    {"--to", 0, XL_CLI_OPT_STR, ARG(to), "T", "end, the same forms (default now)",
-     xl_cli_check_time},
+    OPT_FROM,
+    OPT_TO,
     {"--limit", 0, XL_CLI_OPT_STR, ARG(limit), "N", "the newest N events (default 100)",
      xl_cli_check_limit},
     {"--follow", 'f', XL_CLI_OPT_FLAG, ARG(follow), NULL,

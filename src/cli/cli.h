@@ -58,7 +58,7 @@ struct xl_cli_args {
     const char *step;
     const char *agg;
     /* logs */
-    const char *file;  /* glob on the path */
+    const char *file; /* glob on the path */
     const char *input;
     const char *grep;  /* full-text query */
     const char *lines; /* -n N, checked by xl_cli_check_count */
@@ -237,6 +237,18 @@ typedef xl_rc (*xl_cli_event_fn)(const struct xl_cli_ctx *c, const struct xl_sse
  * (NULL or "": none) before it gave any. Returns the exit code. */
 int xl_cli_follow(const struct xl_cli_ctx *c, const char *url, const char *last_id,
                   xl_cli_event_fn on_event);
+
+/* Print one record (a decoded JSON object) for a human. XL_EPROTO when it
+ * does not have the expected shape. */
+typedef xl_rc (*xl_cli_print_fn)(const struct xl_cli_ctx *c, json_t *rec, struct xl_err *err);
+
+/* The event handler of a stream of records: an event of type `type` is a
+ * record, printed by print (with --json, its data as it came); a "dropped"
+ * one is noted on c->err as "the server dropped N <what> here"; others are
+ * ignored. XL_EPROTO for an event that is not JSON, or print's error. */
+xl_rc xl_cli_follow_record(const struct xl_cli_ctx *c, const struct xl_sse_event *ev,
+                           const char *type, const char *what, xl_cli_print_fn print,
+                           struct xl_err *err);
 
 /* ---- cmd_logs.c: `xluo logs`, search and follow ---- */
 

@@ -118,9 +118,8 @@ xl_rc xl_cli_agents_render(const struct xl_cli_ctx *c, json_t *root, struct xl_e
         goto out_nomem;
     for (i = 6; i <= 8; i++)
         xl_table_align_right(t, i);
-    for (i = 0; i < NCOLS; i++)
-        if (xl_table_add(t, head[i]) != XL_OK)
-            goto out_nomem;
+    if (xl_table_add_row(t, head, NCOLS) != XL_OK)
+        goto out_nomem;
     json_array_foreach(agents, i, ag)
     {
         char ago[32], id[9], tmp[5][64], outbox[32], backlog[32], dropped[32];
@@ -151,9 +150,8 @@ xl_rc xl_cli_agents_render(const struct xl_cli_ctx *c, json_t *root, struct xl_e
             dropped,
             labels.data,
         };
-        for (size_t k = 0; k < NCOLS; k++)
-            if (xl_table_add(t, cells[k]) != XL_OK)
-                goto out_nomem;
+        if (xl_table_add_row(t, cells, NCOLS) != XL_OK)
+            goto out_nomem;
     }
     rc = xl_table_print(t, c->out);
     goto out;

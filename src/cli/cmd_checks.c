@@ -40,46 +40,39 @@ xl_rc xl_cli_checks_url(const struct xl_cli_ctx *c, struct xl_buf *url, struct x
     return XL_OK;
 }
 
-/* Add cells to t; XL_ENOMEM. */
-static xl_rc add_cells(struct xl_table *t, const char *const *cells, size_t n)
+/* The "output" member of obj cut to XL_CLI_CHECKS_OUTPUT_COLS for its cell. */
+static void output_cell(json_t *obj, char *out, size_t outlen)
 {
-    for (size_t i = 0; i < n; i++)
-        if (xl_table_add(t, cells[i]) != XL_OK)
-            return XL_ENOMEM;
-    return XL_OK;
+    char tmp[64];
+
+    xl_cli_fmt_clip(xl_cli_json_text(json_object_get(obj, "output"), "", tmp, sizeof(tmp)),
+                    XL_CLI_CHECKS_OUTPUT_COLS, out, outlen);
 }
 
 #define CHECK_COLS 5
 
-static xl_rc render_states(const struct xl_cli_ctx *c, json_t *checks, struct xl_err *err)
+/* HOST NAME STATE SINCE OUTPUT: the header, then a row per check. */
+static xl_rc add_states(const struct xl_cli_ctx *c, struct xl_table *t, json_t *checks,
+                        struct xl_err *err)
 {
     static const char *const head[CHECK_COLS] = {"HOST", "NAME", "STATE", "SINCE", "OUTPUT"};
-    struct xl_table *t;
     json_t *ck;
     size_t i;
-    xl_rc rc;
 
-    if (json_array_size(checks) == 0) {
-        fprintf(c->out, "no checks\n");
-        return XL_OK;
-    }
-    if (!(t = xl_table_new(CHECK_COLS)) || add_cells(t, head, CHECK_COLS) != XL_OK)
-        goto out_nomem;
+    if (xl_table_add_row(t, head, CHECK_COLS) != XL_OK)
+        return xl_err_set(err, XL_ENOMEM, "out of memory");
     json_array_foreach(checks, i, ck)
     {
-        char tmp[3][64], since[32], output[4 * XL_CLI_CHECKS_OUTPUT_COLS + 4];
+        char tmp[2][64], since[32], output[4 * XL_CLI_CHECKS_OUTPUT_COLS + 4];
         json_t *s = json_object_get(ck, "since");
 
-        if (!json_is_object(ck)) {
-            xl_table_free(t);
+        if (!json_is_object(ck))
             return xl_err_set(err, XL_EPROTO, "checks[%zu] is not an object", i);
-        }
         if (json_is_integer(s))
             xl_cli_fmt_ago(json_integer_value(s), c->now_ms, since, sizeof(since));
         else
             snprintf(since, sizeof(since), "-");
-        xl_cli_fmt_clip(xl_cli_json_text(json_object_get(ck, "output"), "", tmp[2], sizeof(tmp[2])),
-                        XL_CLI_CHECKS_OUTPUT_COLS, output, sizeof(output));
+        output_cell(ck, output, sizeof(output));
         const char *cells[CHECK_COLS] = {
             xl_cli_json_text(json_object_get(ck, "host"), "-", tmp[0], sizeof(tmp[0])),
             xl_cli_json_text(json_object_get(ck, "name"), "-", tmp[1], sizeof(tmp[1])),
@@ -87,43 +80,30 @@ static xl_rc render_states(const struct xl_cli_ctx *c, json_t *checks, struct xl
             since,
             output,
         };
-        if (add_cells(t, cells, CHECK_COLS) != XL_OK)
-            goto out_nomem;
+        if (xl_table_add_row(t, cells, CHECK_COLS) != XL_OK)
+            return xl_err_set(err, XL_ENOMEM, "out of memory");
     }
-    rc = xl_table_print(t, c->out);
-    xl_table_free(t);
-    return rc;
-out_nomem:
-    xl_table_free(t);
-    return xl_err_set(err, XL_ENOMEM, "out of memory");
+    return XL_OK;
 }
 
 #define CHANGE_COLS 6
 
-static xl_rc render_changes(const struct xl_cli_ctx *c, json_t *changes, struct xl_err *err)
+/* TIME HOST NAME FROM TO OUTPUT: the header, then a row per change. */
+static xl_rc add_changes(struct xl_table *t, json_t *changes, struct xl_err *err)
 {
     static const char *const head[CHANGE_COLS] = {"TIME", "HOST", "NAME", "FROM", "TO", "OUTPUT"};
-    struct xl_table *t;
-    xl_rc rc;
 
-    if (json_array_size(changes) == 0) {
-        fprintf(c->out, "no state changes\n");
-        return XL_OK;
-    }
-    if (!(t = xl_table_new(CHANGE_COLS)) || add_cells(t, head, CHANGE_COLS) != XL_OK)
-        goto out_nomem;
+    if (xl_table_add_row(t, head, CHANGE_COLS) != XL_OK)
+        return xl_err_set(err, XL_ENOMEM, "out of memory");
     /* The server sends the newest first; print them in time order. */
     for (size_t i = json_array_size(changes); i > 0; i--) {
         json_t *ch = json_array_get(changes, i - 1), *ts = json_object_get(ch, "ts");
-        char tmp[3][64], when[48], output[4 * XL_CLI_CHECKS_OUTPUT_COLS + 4];
+        char tmp[2][64], when[48], output[4 * XL_CLI_CHECKS_OUTPUT_COLS + 4];
 
-        if (!json_is_object(ch) || !json_is_integer(ts)) {
-            xl_table_free(t);
+        if (!json_is_object(ch) || !json_is_integer(ts))
             return xl_err_set(err, XL_EPROTO, "changes[%zu] is not a state change", i - 1);
-        }
         xl_cli_fmt_time(json_integer_value(ts), false, when, sizeof(when));
-        xl_cli_fmt_clip(xl_cli_json_text(json_object_get(ch, "output"), "", tmp[2], sizeof(tmp[2])),
-                        XL_CLI_CHECKS_OUTPUT_COLS, output, sizeof(output));
+        output_cell(ch, output, sizeof(output));
         const char *cells[CHANGE_COLS] = {
             when,
             xl_cli_json_text(json_object_get(ch, "host"), "-", tmp[0], sizeof(tmp[0])),
@@ -132,23 +112,31 @@ static xl_rc render_changes(const struct xl_cli_ctx *c, json_t *changes, struct 
             xl_cli_json_text(json_object_get(ch, "to"), "-", NULL, 0),
             output,
         };
-        if (add_cells(t, cells, CHANGE_COLS) != XL_OK)
-            goto out_nomem;
+        if (xl_table_add_row(t, cells, CHANGE_COLS) != XL_OK)
+            return xl_err_set(err, XL_ENOMEM, "out of memory");
     }
-    rc = xl_table_print(t, c->out);
-    xl_table_free(t);
-    return rc;
-out_nomem:
-    xl_table_free(t);
-    return xl_err_set(err, XL_ENOMEM, "out of memory");
+    return XL_OK;
 }
 
 xl_rc xl_cli_checks_render(const struct xl_cli_ctx *c, json_t *root, struct xl_err *err)
 {
-    const char *key = is_history(&c->args) ? "changes" : "checks";
+    bool hist = is_history(&c->args);
+    const char *key = hist ? "changes" : "checks";
     json_t *arr = json_object_get(root, key);
+    struct xl_table *t;
+    xl_rc rc;
 
     if (!json_is_array(arr))
         return xl_err_set(err, XL_EPROTO, "no \"%s\" array", key);
-    return is_history(&c->args) ? render_changes(c, arr, err) : render_states(c, arr, err);
+    if (json_array_size(arr) == 0) {
+        fprintf(c->out, hist ? "no state changes\n" : "no checks\n");
+        return XL_OK;
+    }
+    if (!(t = xl_table_new(hist ? CHANGE_COLS : CHECK_COLS)))
+        return xl_err_set(err, XL_ENOMEM, "out of memory");
+    rc = hist ? add_changes(t, arr, err) : add_states(c, t, arr, err);
+    if (rc == XL_OK)
+        rc = xl_table_print(t, c->out);
+    xl_table_free(t);
+    return rc;
 }

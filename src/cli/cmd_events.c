@@ -32,13 +32,7 @@ static xl_rc events_url(const struct xl_cli_ctx *c, bool stream, struct xl_buf *
     if ((rc = xl_cli_url_param(url, "since", a->since)) ||
         (rc = xl_cli_url_param(url, "limit", a->limit)))
         goto out_url;
-    if (a->from && (rc = xl_cli_url_time(url, "since", "--from", a->from, c->now_ms, err)))
-        return rc == XL_EINVAL ? rc
-                               : xl_err_set(err, rc, "cannot build the URL: %s", xl_rc_str(rc));
-    if (a->to && (rc = xl_cli_url_time(url, "until", "--to", a->to, c->now_ms, err)))
-        return rc == XL_EINVAL ? rc
-                               : xl_err_set(err, rc, "cannot build the URL: %s", xl_rc_str(rc));
-    return XL_OK;
+    return xl_cli_url_range(url, "since", "until", a->from, a->to, c->now_ms, err);
 out_url:
     return xl_err_set(err, rc, "cannot build the URL: %s", xl_rc_str(rc));
 }
@@ -72,11 +66,8 @@ xl_rc xl_cli_events_render(const struct xl_cli_ctx *c, json_t *root, struct xl_e
         fprintf(c->out, "no events\n");
         goto out;
     }
-    if (!(t = xl_table_new(EVENT_COLS)))
+    if (!(t = xl_table_new(EVENT_COLS)) || xl_table_add_row(t, head, EVENT_COLS) != XL_OK)
         goto out_nomem;
-    for (size_t i = 0; i < EVENT_COLS; i++)
-        if (xl_table_add(t, head[i]) != XL_OK)
-            goto out_nomem;
     /* The server sends the newest first; print them in time order. */
     for (size_t i = json_array_size(events); i > 0; i--) {
         json_t *ev = json_array_get(events, i - 1), *ts = json_object_get(ev, "ts");
@@ -95,9 +86,8 @@ xl_rc xl_cli_events_render(const struct xl_cli_ctx *c, json_t *root, struct xl_e
             xl_cli_json_text(json_object_get(ev, "type"), "-", tmp[1], sizeof(tmp[1])),
             fields.data,
         };
-        for (size_t k = 0; k < EVENT_COLS; k++)
-            if (xl_table_add(t, cells[k]) != XL_OK)
-                goto out_nomem;
+        if (xl_table_add_row(t, cells, EVENT_COLS) != XL_OK)
+            goto out_nomem;
     }
     rc = xl_table_print(t, c->out);
     goto out;
@@ -140,29 +130,7 @@ static xl_rc print_event(const struct xl_cli_ctx *c, json_t *rec, struct xl_err 
 xl_rc xl_cli_events_on_event(const struct xl_cli_ctx *c, const struct xl_sse_event *ev,
                              struct xl_err *err)
 {
-    json_error_t jerr;
-    json_t *doc;
-    xl_rc rc = XL_OK;
-
-    if (strcmp(ev->type, "record") != 0 && strcmp(ev->type, "dropped") != 0)
-        return XL_OK; /* a kind of event this client does not know */
-    if (strcmp(ev->type, "record") == 0 && c->args.json) {
-        fwrite(ev->data, 1, ev->len, c->out);
-        fputc('\n', c->out);
-        return XL_OK;
-    }
-    if (!(doc = json_loadb(ev->data, ev->len, 0, &jerr)))
-        return xl_err_set(err, XL_EPROTO, "the server sent a malformed %s event: %s", ev->type,
-                          jerr.text);
-    if (strcmp(ev->type, "record") == 0) {
-        rc = print_event(c, doc, err);
-    } else {
-        fflush(c->out);
-        fprintf(c->err, "xluo: the server dropped %lld events here: this client did not keep up\n",
-                (long long)json_integer_value(json_object_get(doc, "count")));
-    }
-    json_decref(doc);
-    return rc;
+    return xl_cli_follow_record(c, ev, "record", "events", print_event, err);
 }
 
 int xl_cli_events_main(const struct xl_cli_ctx *c)

@@ -31,12 +31,8 @@ xl_rc xl_cli_logs_url(const struct xl_cli_ctx *c, bool stream, size_t limit, int
         return XL_OK;
     if (a->since && (rc = xl_cli_url_param(url, "from", a->since)))
         goto out_url;
-    if (a->from && (rc = xl_cli_url_time(url, "from", "--from", a->from, c->now_ms, err)) != XL_OK)
-        return rc == XL_EINVAL ? rc
-                               : xl_err_set(err, rc, "cannot build the URL: %s", xl_rc_str(rc));
-    if (a->to && (rc = xl_cli_url_time(url, "to", "--to", a->to, c->now_ms, err)) != XL_OK)
-        return rc == XL_EINVAL ? rc
-                               : xl_err_set(err, rc, "cannot build the URL: %s", xl_rc_str(rc));
+    if ((rc = xl_cli_url_range(url, "from", "to", a->from, a->to, c->now_ms, err)) != XL_OK)
+        return rc;
     snprintf(num, sizeof(num), "%zu", limit);
     if ((rc = xl_cli_url_param(url, "limit", num)))
         goto out_url;
@@ -197,29 +193,7 @@ out:
 xl_rc xl_cli_logs_on_event(const struct xl_cli_ctx *c, const struct xl_sse_event *ev,
                            struct xl_err *err)
 {
-    json_error_t jerr;
-    json_t *doc;
-    xl_rc rc = XL_OK;
-
-    if (strcmp(ev->type, "log") != 0 && strcmp(ev->type, "dropped") != 0)
-        return XL_OK; /* a kind of event this client does not know */
-    if (strcmp(ev->type, "log") == 0 && c->args.json) {
-        fwrite(ev->data, 1, ev->len, c->out);
-        fputc('\n', c->out);
-        return XL_OK;
-    }
-    if (!(doc = json_loadb(ev->data, ev->len, 0, &jerr)))
-        return xl_err_set(err, XL_EPROTO, "the server sent a malformed %s event: %s", ev->type,
-                          jerr.text);
-    if (strcmp(ev->type, "log") == 0) {
-        rc = xl_cli_logs_print_row(c, doc, err);
-    } else {
-        fflush(c->out);
-        fprintf(c->err, "xluo: the server dropped %lld lines here: this client did not keep up\n",
-                (long long)json_integer_value(json_object_get(doc, "count")));
-    }
-    json_decref(doc);
-    return rc;
+    return xl_cli_follow_record(c, ev, "log", "lines", xl_cli_logs_print_row, err);
 }
 
 /* Print every new line from after since_id until Ctrl-C. Returns the exit

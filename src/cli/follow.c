@@ -242,3 +242,32 @@ out:
     xl_buf_cleanup(&f.errbody);
     return code;
 }
+
+xl_rc xl_cli_follow_record(const struct xl_cli_ctx *c, const struct xl_sse_event *ev,
+                           const char *type, const char *what, xl_cli_print_fn print,
+                           struct xl_err *err)
+{
+    json_error_t jerr;
+    json_t *doc;
+    xl_rc rc = XL_OK;
+
+    if (strcmp(ev->type, type) != 0 && strcmp(ev->type, "dropped") != 0)
+        return XL_OK; /* a kind of event this client does not know */
+    if (strcmp(ev->type, type) == 0 && c->args.json) {
+        fwrite(ev->data, 1, ev->len, c->out);
+        fputc('\n', c->out);
+        return XL_OK;
+    }
+    if (!(doc = json_loadb(ev->data, ev->len, 0, &jerr)))
+        return xl_err_set(err, XL_EPROTO, "the server sent a malformed %s event: %s", ev->type,
+                          jerr.text);
+    if (strcmp(ev->type, type) == 0) {
+        rc = print(c, doc, err);
+    } else {
+        fflush(c->out);
+        fprintf(c->err, "xluo: the server dropped %lld %s here: this client did not keep up\n",
+                (long long)json_integer_value(json_object_get(doc, "count")), what);
+    }
+    json_decref(doc);
+    return rc;
+}

@@ -86,7 +86,11 @@ static xl_rc transfer_error(CURL *h, CURLcode code, const char *errbuf, const ch
     }
 }
 
-xl_rc xl_cli_url_time(struct xl_buf *url, const char *key, const char *opt, const char *s,
+/* Append key=time for the value s of option opt (--from): a duration back
+ * from now as written (the server resolves it), any other form of
+ * xl_cli_time_parse as epoch ms. XL_EINVAL naming opt, XL_ENOMEM,
+ * XL_ETOOBIG. */
+static xl_rc url_time(struct xl_buf *url, const char *key, const char *opt, const char *s,
                       int64_t now_ms, struct xl_err *err)
 {
     char num[32];
@@ -102,6 +106,18 @@ xl_rc xl_cli_url_time(struct xl_buf *url, const char *key, const char *opt, cons
         return xl_cli_url_param(url, key, s);
     snprintf(num, sizeof(num), "%lld", (long long)ms);
     return xl_cli_url_param(url, key, num);
+}
+
+xl_rc xl_cli_url_range(struct xl_buf *url, const char *from_key, const char *to_key,
+                       const char *from, const char *to, int64_t now_ms, struct xl_err *err)
+{
+    xl_rc rc;
+
+    if ((from && (rc = url_time(url, from_key, "--from", from, now_ms, err)) != XL_OK) ||
+        (to && (rc = url_time(url, to_key, "--to", to, now_ms, err)) != XL_OK))
+        return rc == XL_EINVAL ? rc
+                               : xl_err_set(err, rc, "cannot build the URL: %s", xl_rc_str(rc));
+    return XL_OK;
 }
 
 xl_rc xl_cli_http_get(const char *url, const char *server, const char *token, int64_t timeout_ms,

@@ -25,12 +25,12 @@ xl_rc xl_cli_url_start(struct xl_buf *url, const char *base, const char *path);
  * (curl_easy_escape). A NULL value appends nothing. XL_ENOMEM, XL_ETOOBIG. */
 xl_rc xl_cli_url_param(struct xl_buf *url, const char *key, const char *value);
 
-/* Append key=time for the value s of option opt (--from): a duration back
- * from now as written (the server resolves it), any other form of
- * xl_cli_time_parse as epoch ms. XL_EINVAL naming opt, XL_ENOMEM,
- * XL_ETOOBIG. */
-xl_rc xl_cli_url_time(struct xl_buf *url, const char *key, const char *opt, const char *s,
-                      int64_t now_ms, struct xl_err *err);
+/* Append from_key= for --from and to_key= for --to (each when not NULL):
+ * a duration back from now as written (the server resolves it), any other
+ * form of xl_cli_time_parse as epoch ms. XL_EINVAL naming the option;
+ * XL_ENOMEM, XL_ETOOBIG with "cannot build the URL". */
+xl_rc xl_cli_url_range(struct xl_buf *url, const char *from_key, const char *to_key,
+                       const char *from, const char *to, int64_t now_ms, struct xl_err *err);
 
 /* GET url with "Authorization: Bearer token" (unless token is NULL or
  * empty) within timeout_ms (0: none). Fills *status and body (initialised).

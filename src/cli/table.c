@@ -69,6 +69,14 @@ xl_rc xl_table_add(struct xl_table *t, const char *s)
     return add_owned(t, xl_strdup(s ? s : ""));
 }
 
+xl_rc xl_table_add_row(struct xl_table *t, const char *const *cells, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (xl_table_add(t, cells[i]) != XL_OK)
+            return XL_ENOMEM;
+    return XL_OK;
+}
+
 xl_rc xl_table_addf(struct xl_table *t, const char *fmt, ...)
 {
     va_list ap;

@@ -28,6 +28,10 @@ void xl_table_align_right(struct xl_table *t, size_t col);
 /* Append one cell (copied; NULL is an empty cell). XL_ENOMEM. */
 xl_rc xl_table_add(struct xl_table *t, const char *s);
 
+/* Append the n cells (a row, or the header) one after the other.
+ * XL_ENOMEM. */
+xl_rc xl_table_add_row(struct xl_table *t, const char *const *cells, size_t n);
+
 /* Append one printf-formatted cell. XL_ENOMEM. */
 xl_rc xl_table_addf(struct xl_table *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

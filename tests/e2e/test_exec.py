@@ -382,6 +382,23 @@ class ExecInput(TestCase):
         wait_for(lambda: http("GET", base + "/healthz")[0] == 200, 20, "endpoint after the limit")
         self.assertEqual(self.ag.proc.poll(), None, self.ag.log())
 
+    def test_push_answer_means_durable(self):
+        """A 200 from /v1/push means the records are on disk: the agent
+        killed right after it, with the server down, still delivers them."""
+        self.start_agent("", extra="batch_max_age: 10s\n")
+        base = self.ag.local_url
+        wait_for(lambda: http("GET", base + "/healthz")[0] == 200, 20, "agent /healthz")
+        self.srv.stop()
+        body = "\n".join(json.dumps({"type": "durable", "n": i}) for i in range(500)).encode()
+        st, r = http("POST", base + "/v1/push", body)
+        self.assertEqual((st, r), (200, {"accepted": 500}))
+        self.ag.kill()
+        self.srv.start_fg()
+        self.ag.start_fg()
+        ev = wait_for(lambda: (lambda e: e if len(e) >= 500 else None)(
+            self.events(type="durable", limit=1000)), 60, f"500 pushed events\n{self.ag.log()}")
+        self.assertEqual(sorted(e["fields"]["n"] for e in ev), list(range(500)))
+
     def test_local_metrics_has_host_metrics(self):
         self.ag = self.agent([self.srv.url], interval="1s")
         self.ag.start_fg()

@@ -10,38 +10,26 @@
 
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "server/store/checks.h"
+#include "tmpdir_test_util.h"
 
 #define T0 ((int64_t)1763715000000)
 #define AGENT_A "0123456789abcdef0123456789abcdef"
 #define AGENT_B "fedcba9876543210fedcba9876543210"
 
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
 static int setup(void **state)
 {
-    char *dir = strdup("/tmp/xl_checks_XXXXXX");
-
-    if (!dir || !mkdtemp(dir))
-        return -1;
-    *state = dir;
-    return 0;
+    return tmpdir_setup(state, "/tmp/xl_checks_XXXXXX");
 }
 
 static int teardown(void **state)
 {
-    nftw(*state, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    free(*state);
-    return 0;
+    return tmpdir_teardown(state);
 }
 
 static struct xl_checkstore *open_cs(const char *dir, int64_t retention)

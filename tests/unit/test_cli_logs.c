@@ -148,17 +148,6 @@ static void test_sse_errors(void **state)
 
 /* ---- rendering ---- */
 
-static void ctx_init(struct xl_cli_ctx *c, struct capture *out, struct capture *err)
-{
-    memset(c, 0, sizeof(*c));
-    xl_cli_args_init(&c->args);
-    c->now_ms = NOW;
-    cap_open(out);
-    c->out = out->f;
-    cap_open(err);
-    c->err = err->f;
-}
-
 static void test_print_row(void **state)
 {
     static const struct {
@@ -196,7 +185,7 @@ static void test_print_row(void **state)
         json_t *row = json_loads(cases[i].row, 0, NULL);
 
         assert_non_null(row);
-        ctx_init(&c, &out, &err);
+        ctx_capture(&c, &out, &err);
         c.args.json = cases[i].json;
         assert_int_equal(xl_cli_logs_print_row(&c, row, &e), cases[i].rc);
         cap_close(&out);
@@ -211,9 +200,6 @@ static void test_print_row(void **state)
 
 static void test_on_event(void **state)
 {
-    struct capture out, err;
-    struct xl_cli_ctx c;
-    struct xl_err e = {0};
     const char *row =
         "{\"id\":9,\"ts\":1763715010000,\"host\":\"h\",\"file\":\"f\",\"line\":\"hi\"}";
     struct xl_sse_event log = {"log", row, strlen(row), "9"};
@@ -221,23 +207,11 @@ static void test_on_event(void **state)
     struct xl_sse_event other = {"message", "whatever", 8, ""};
     struct xl_sse_event bad = {"log", "{nope", 5, ""};
 
-    ctx_init(&c, &out, &err);
-    assert_int_equal(xl_cli_logs_on_event(&c, &log, &e), XL_OK);
-    assert_int_equal(xl_cli_logs_on_event(&c, &dropped, &e), XL_OK);
-    assert_int_equal(xl_cli_logs_on_event(&c, &other, &e), XL_OK);
-    assert_int_equal(xl_cli_logs_on_event(&c, &bad, &e), XL_EPROTO);
-    assert_non_null(strstr(e.msg, "malformed log event"));
-    c.args.json = true;
-    assert_int_equal(xl_cli_logs_on_event(&c, &log, &e), XL_OK); /* verbatim */
-    cap_close(&out);
-    cap_close(&err);
-    assert_string_equal(out.data, "2025-11-21 08:50:10.000 h f: hi\n"
-                                  "{\"id\":9,\"ts\":1763715010000,\"host\":\"h\",\"file\":\"f\","
-                                  "\"line\":\"hi\"}\n");
-    assert_string_equal(err.data,
-                        "xluo: the server dropped 120 lines here: this client did not keep up\n");
-    cap_free(&out);
-    cap_free(&err);
+    check_on_event(xl_cli_logs_on_event, &log, &dropped, &other, &bad,
+                   "2025-11-21 08:50:10.000 h f: hi\n"
+                   "{\"id\":9,\"ts\":1763715010000,\"host\":\"h\",\"file\":\"f\","
+                   "\"line\":\"hi\"}\n",
+                   "xluo: the server dropped 120 lines here: this client did not keep up\n");
 }
 
 /* ---- URLs and options ---- */

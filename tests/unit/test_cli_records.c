@@ -19,17 +19,6 @@
 
 #include "cli_test_util.h"
 
-static void ctx_init(struct xl_cli_ctx *c, struct capture *out, struct capture *err)
-{
-    memset(c, 0, sizeof(*c));
-    xl_cli_args_init(&c->args);
-    c->now_ms = NOW;
-    cap_open(out);
-    c->out = out->f;
-    cap_open(err);
-    c->err = err->f;
-}
-
 /* Build cmd's URL from the arguments (NULL-terminated); returns it or,
  * when building fails, "ERR: message". Free it. */
 static char *url_of(xl_rc (*fn)(const struct xl_cli_ctx *, struct xl_buf *, struct xl_err *), ...)
@@ -128,7 +117,7 @@ static char *render(const char *cmd, const char *name, const char *doc, xl_rc wa
 
     if (!root)
         fail_msg("bad test JSON: %s", jerr.text);
-    ctx_init(&c, &out, &err);
+    ctx_capture(&c, &out, &err);
     c.args.name = name;
     assert_int_equal(xl_cli_cmd_find(cmd)->render(&c, root, e), want);
     json_decref(root);
@@ -225,9 +214,6 @@ static void test_render_events(void **state)
 
 static void test_events_on_event(void **state)
 {
-    struct capture out, err;
-    struct xl_cli_ctx c;
-    struct xl_err e = {0};
     const char *rec = "{\"type\":\"event\",\"id\":5,\"host\":\"web1\",\"agent_id\":\"a\","
                       "\"ts\":1763715010123,\"name\":\"demo\",\"fields\":{\"k\":\"v\\u001b\"}}";
     struct xl_sse_event record = {"record", rec, strlen(rec), ""};
@@ -235,24 +221,12 @@ static void test_events_on_event(void **state)
     struct xl_sse_event other = {"log", "{}", 2, ""};
     struct xl_sse_event bad = {"record", "{", 1, ""};
 
-    ctx_init(&c, &out, &err);
-    assert_int_equal(xl_cli_events_on_event(&c, &record, &e), XL_OK);
-    assert_int_equal(xl_cli_events_on_event(&c, &dropped, &e), XL_OK);
-    assert_int_equal(xl_cli_events_on_event(&c, &other, &e), XL_OK);
-    assert_int_equal(xl_cli_events_on_event(&c, &bad, &e), XL_EPROTO);
-    c.args.json = true;
-    assert_int_equal(xl_cli_events_on_event(&c, &record, &e), XL_OK); /* verbatim */
-    cap_close(&out);
-    cap_close(&err);
-    assert_string_equal(out.data,
-                        "2025-11-21 08:50:10.123 web1 demo k=v?\n"
-                        "{\"type\":\"event\",\"id\":5,"
-                        "\"host\":\"web1\",\"agent_id\":\"a\",\"ts\":1763715010123,\"name\":"
-                        "\"demo\",\"fields\":{\"k\":\"v\\u001b\"}}\n");
-    assert_string_equal(err.data, "xluo: the server dropped 7 events here: this client did not "
-                                  "keep up\n");
-    cap_free(&out);
-    cap_free(&err);
+    check_on_event(xl_cli_events_on_event, &record, &dropped, &other, &bad,
+                   "2025-11-21 08:50:10.123 web1 demo k=v?\n"
+                   "{\"type\":\"event\",\"id\":5,"
+                   "\"host\":\"web1\",\"agent_id\":\"a\",\"ts\":1763715010123,\"name\":"
+                   "\"demo\",\"fields\":{\"k\":\"v\\u001b\"}}\n",
+                   "xluo: the server dropped 7 events here: this client did not keep up\n");
 }
 
 /* -f with options that only make sense for a listing is a usage error. */

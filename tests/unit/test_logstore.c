@@ -10,7 +10,6 @@
 
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -22,6 +21,7 @@
 #include "common/alloc.h"
 #include "server/store/logs.h"
 #include "server/store/logs_query.h"
+#include "tmpdir_test_util.h"
 
 #define T0 ((int64_t)1763715000000) /* a whole minute */
 #define MIN ((int64_t)60000)
@@ -30,30 +30,15 @@
 
 /* ---- fixtures and helpers ---- */
 
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
-    char *dir = strdup("/tmp/xl_logs_XXXXXX");
-
-    if (!dir || !mkdtemp(dir))
-        return -1;
-    *state = dir;
-    return 0;
+    return tmpdir_setup(state, "/tmp/xl_logs_XXXXXX");
 }
 
 static int teardown(void **state)
 {
     xl_alloc_fail_after(-1);
-    nftw(*state, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    free(*state);
-    return 0;
+    return tmpdir_teardown(state);
 }
 
 static char *db_path(const char *dir)

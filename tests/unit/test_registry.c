@@ -9,7 +9,6 @@
 
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -19,35 +18,21 @@
 #include "common/alloc.h"
 #include "server/registry.h"
 #include "server/seqset.h"
+#include "tmpdir_test_util.h"
 
 #define T0 ((int64_t)1763715000000)
 #define AID "0123456789abcdef0123456789abcdef"
 #define BID "fedcba9876543210fedcba9876543210"
 
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
-    char *dir = strdup("/tmp/xl_registry_XXXXXX");
-
-    if (!dir || !mkdtemp(dir))
-        return -1;
-    *state = dir;
-    return 0;
+    return tmpdir_setup(state, "/tmp/xl_registry_XXXXXX");
 }
 
 static int teardown(void **state)
 {
     xl_alloc_fail_after(-1);
-    nftw(*state, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    free(*state);
-    return 0;
+    return tmpdir_teardown(state);
 }
 
 static const char *db_path(const char *dir)

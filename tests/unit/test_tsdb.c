@@ -11,7 +11,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -24,36 +23,22 @@
 
 #include "common/alloc.h"
 #include "server/store/tsdb.h"
+#include "tmpdir_test_util.h"
 
 #define HOUR ((int64_t)3600 * 1000)
 #define T0 ((int64_t)1763715000000) /* a fixed base, well inside any window */
 
 /* ---- fixtures and helpers ---- */
 
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
-    char *dir = strdup("/tmp/xl_tsdb_XXXXXX");
-
-    if (!dir || !mkdtemp(dir))
-        return -1;
-    *state = dir;
-    return 0;
+    return tmpdir_setup(state, "/tmp/xl_tsdb_XXXXXX");
 }
 
 static int teardown(void **state)
 {
     xl_tsdb_test_hook = NULL;
-    nftw(*state, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    free(*state);
-    return 0;
+    return tmpdir_teardown(state);
 }
 
 static struct xl_tsdb *open_db(const char *dir, enum xl_tsdb_sync sync)

@@ -8,7 +8,6 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 
 #include "common/alloc.h"
 #include "common/wal.h"
+#include "tmpdir_test_util.h"
 
 struct rec_log {
     size_t n;
@@ -41,29 +41,14 @@ static xl_rc collect(void *ctx, const struct xl_wal_pos *pos, const uint8_t *p, 
     return XL_OK;
 }
 
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
-    char *dir = strdup("/tmp/xl_wal_XXXXXX");
-
-    if (!mkdtemp(dir))
-        return -1;
-    *state = dir;
-    return 0;
+    return tmpdir_setup(state, "/tmp/xl_wal_XXXXXX");
 }
 
 static int teardown(void **state)
 {
-    nftw(*state, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    free(*state);
-    return 0;
+    return tmpdir_teardown(state);
 }
 
 /* Write records "rec-0".."rec-(n-1)" into a fresh log and close it. */

@@ -47,12 +47,9 @@ static const char schema_sql[] =
     "CASE state WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 WHEN 'unknown' THEN 2 ELSE 3 END"
 
 struct xl_checkstore {
-    char *path;
+    struct xl_sql_store db;
     int64_t retention_ms;
-    pthread_mutex_t wmu;
-    sqlite3 *wdb;
     sqlite3_stmt *st_get, *st_put, *st_change;
-    struct xl_sql_pool pool;
     _Atomic uint64_t checks, results, ignored, changes, commits;
 };
 
@@ -60,47 +57,37 @@ xl_rc xl_checkstore_open(const struct xl_checkstore_opts *o, struct xl_checkstor
                          struct xl_err *err)
 {
     struct xl_checkstore *cs;
-    sqlite3_stmt *st = NULL;
+    int64_t n = 0;
     xl_rc rc;
 
     *out = NULL;
-    if (!o->path || !*o->path)
-        return xl_err_set(err, XL_EINVAL, WHO ": no path");
     if (!(cs = xl_calloc(1, sizeof(*cs))))
         return xl_err_set(err, XL_ENOMEM, WHO ": out of memory");
-    pthread_mutex_init(&cs->wmu, NULL);
     cs->retention_ms = o->history_retention_ms;
-    if (!(cs->path = xl_strdup(o->path))) {
-        xl_free(cs);
-        return xl_err_set(err, XL_ENOMEM, WHO ": out of memory");
-    }
-    xl_sql_pool_init(&cs->pool, cs->path, WHO, NULL);
-    if ((rc = xl_sql_open_write(cs->path, o->sync_full, schema_sql, SCHEMA_VERSION, WHO, &cs->wdb,
+    if ((rc = xl_sql_store_open(&cs->db, o->path, o->sync_full, schema_sql, SCHEMA_VERSION, WHO,
                                 err)) != XL_OK)
         goto fail;
-    if (sqlite3_prepare_v3(cs->wdb,
+    if (sqlite3_prepare_v3(cs->db.wdb,
                            "SELECT state, ts, since FROM checks WHERE agent_id = ?1 AND name = ?2",
                            -1, SQLITE_PREPARE_PERSISTENT, &cs->st_get, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v3(cs->wdb,
+        sqlite3_prepare_v3(cs->db.wdb,
                            "INSERT OR REPLACE INTO checks(agent_id, name, host, state, output,"
                            " long_output, exit_code, duration_ms, source, ts, since)"
                            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                            -1, SQLITE_PREPARE_PERSISTENT, &cs->st_put, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v3(cs->wdb,
+        sqlite3_prepare_v3(cs->db.wdb,
                            "INSERT INTO check_changes(ts, agent_id, host, name, from_state,"
                            " to_state, output) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                           -1, SQLITE_PREPARE_PERSISTENT, &cs->st_change, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(cs->wdb, "SELECT count(*) FROM checks", -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW) {
-        rc = xl_sql_fail(err, cs->wdb, WHO, "prepare");
+                           -1, SQLITE_PREPARE_PERSISTENT, &cs->st_change, NULL) != SQLITE_OK) {
+        rc = xl_sql_fail(err, cs->db.wdb, WHO, "prepare");
         goto fail;
     }
-    atomic_store(&cs->checks, (uint64_t)sqlite3_column_int64(st, 0));
-    sqlite3_finalize(st);
+    if ((rc = xl_sql_store_int(&cs->db, "SELECT count(*) FROM checks", &n, err)) != XL_OK)
+        goto fail;
+    atomic_store(&cs->checks, (uint64_t)n);
     *out = cs;
     return XL_OK;
 fail:
-    sqlite3_finalize(st);
     xl_checkstore_close(cs);
     return rc;
 }
@@ -109,14 +96,10 @@ void xl_checkstore_close(struct xl_checkstore *cs)
 {
     if (!cs)
         return;
-    xl_sql_pool_cleanup(&cs->pool);
     sqlite3_finalize(cs->st_get);
     sqlite3_finalize(cs->st_put);
     sqlite3_finalize(cs->st_change);
-    if (cs->wdb && sqlite3_close(cs->wdb) != SQLITE_OK)
-        xl_log_error(WHO, "close %s: %s", cs->path, sqlite3_errmsg(cs->wdb));
-    pthread_mutex_destroy(&cs->wmu);
-    xl_free(cs->path);
+    xl_sql_store_close(&cs->db);
     xl_free(cs);
 }
 
@@ -164,7 +147,7 @@ static xl_rc apply_one(struct xl_checkstore *cs, const struct xl_check_rec *r,
     }
     sqlite3_reset(cs->st_get);
     if (s != SQLITE_ROW && s != SQLITE_DONE)
-        return xl_sql_fail(err, cs->wdb, WHO, "read a check");
+        return xl_sql_fail(err, cs->db.wdb, WHO, "read a check");
     *is_new = !known;
     *outcome = known && strcmp(from, to) == 0 ? XL_CHECK_SAME : XL_CHECK_CHANGED;
     sqlite3_bind_text(cs->st_put, 1, r->agent_id, -1, SQLITE_STATIC);
@@ -181,7 +164,7 @@ static xl_rc apply_one(struct xl_checkstore *cs, const struct xl_check_rec *r,
     s = sqlite3_step(cs->st_put);
     sqlite3_reset(cs->st_put);
     if (s != SQLITE_DONE)
-        return xl_sql_fail(err, cs->wdb, WHO, "store a check");
+        return xl_sql_fail(err, cs->db.wdb, WHO, "store a check");
     if (*outcome != XL_CHECK_CHANGED)
         return XL_OK;
     sqlite3_bind_int64(cs->st_change, 1, r->ts_ms);
@@ -194,7 +177,7 @@ static xl_rc apply_one(struct xl_checkstore *cs, const struct xl_check_rec *r,
     s = sqlite3_step(cs->st_change);
     sqlite3_reset(cs->st_change);
     if (s != SQLITE_DONE)
-        return xl_sql_fail(err, cs->wdb, WHO, "store a state change");
+        return xl_sql_fail(err, cs->db.wdb, WHO, "store a state change");
     return XL_OK;
 }
 
@@ -206,15 +189,15 @@ xl_rc xl_checkstore_apply(struct xl_checkstore *cs, const struct xl_check_rec *r
 
     if (n == 0)
         return XL_OK;
-    pthread_mutex_lock(&cs->wmu);
-    if ((rc = xl_sql_exec(cs->wdb, "BEGIN IMMEDIATE", WHO, err)) != XL_OK)
+    pthread_mutex_lock(&cs->db.wmu);
+    if ((rc = xl_sql_exec(cs->db.wdb, "BEGIN IMMEDIATE", WHO, err)) != XL_OK)
         goto out;
     for (size_t i = 0; i < n; i++) {
         enum xl_check_outcome o = XL_CHECK_IGNORED;
         bool is_new = false;
 
         if ((rc = apply_one(cs, &r[i], &o, &is_new, err)) != XL_OK) {
-            sqlite3_exec(cs->wdb, "ROLLBACK", NULL, NULL, NULL);
+            sqlite3_exec(cs->db.wdb, "ROLLBACK", NULL, NULL, NULL);
             goto out;
         }
         if (outcome)
@@ -224,8 +207,8 @@ xl_rc xl_checkstore_apply(struct xl_checkstore *cs, const struct xl_check_rec *r
         ignored += o == XL_CHECK_IGNORED;
         changed += o == XL_CHECK_CHANGED;
     }
-    if ((rc = xl_sql_exec(cs->wdb, "COMMIT", WHO, err)) != XL_OK) {
-        sqlite3_exec(cs->wdb, "ROLLBACK", NULL, NULL, NULL);
+    if ((rc = xl_sql_exec(cs->db.wdb, "COMMIT", WHO, err)) != XL_OK) {
+        sqlite3_exec(cs->db.wdb, "ROLLBACK", NULL, NULL, NULL);
         goto out;
     }
     atomic_fetch_add(&cs->commits, 1);
@@ -234,7 +217,7 @@ xl_rc xl_checkstore_apply(struct xl_checkstore *cs, const struct xl_check_rec *r
     atomic_fetch_add(&cs->ignored, ignored);
     atomic_fetch_add(&cs->changes, changed);
 out:
-    pthread_mutex_unlock(&cs->wmu);
+    pthread_mutex_unlock(&cs->db.wmu);
     return rc;
 }
 
@@ -264,7 +247,7 @@ xl_rc xl_checkstore_list(struct xl_checkstore *cs, const struct xl_check_query *
              " source, ts, since FROM checks WHERE 1%s%s%s ORDER BY " SEVERITY_SQL ", host, name",
              q->host ? " AND host = ?" : "", q->name ? " AND name = ?" : "",
              state ? " AND state = ?" : "");
-    if ((rc = xl_sql_pool_get(&cs->pool, &h, err)) != XL_OK)
+    if ((rc = xl_sql_pool_get(&cs->db.pool, &h, err)) != XL_OK)
         return rc;
     if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) {
         rc = xl_sql_fail(err, h, WHO, "prepare the listing");
@@ -296,7 +279,7 @@ xl_rc xl_checkstore_list(struct xl_checkstore *cs, const struct xl_check_query *
         rc = xl_sql_fail(err, h, WHO, "list");
 out:
     sqlite3_finalize(st);
-    xl_sql_pool_put(&cs->pool, h);
+    xl_sql_pool_put(&cs->db.pool, h);
     return rc;
 }
 
@@ -318,7 +301,7 @@ xl_rc xl_checkstore_history(struct xl_checkstore *cs, const struct xl_check_hist
              " FROM check_changes WHERE 1%s%s%s%s ORDER BY ts DESC, id DESC LIMIT %zu",
              q->host ? " AND host = ?" : "", q->name ? " AND name = ?" : "",
              q->from_ms ? " AND ts >= ?" : "", q->to_ms ? " AND ts <= ?" : "", limit);
-    if ((rc = xl_sql_pool_get(&cs->pool, &h, err)) != XL_OK)
+    if ((rc = xl_sql_pool_get(&cs->db.pool, &h, err)) != XL_OK)
         return rc;
     if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) {
         rc = xl_sql_fail(err, h, WHO, "prepare the history");
@@ -349,31 +332,21 @@ xl_rc xl_checkstore_history(struct xl_checkstore *cs, const struct xl_check_hist
         rc = xl_sql_fail(err, h, WHO, "history");
 out:
     sqlite3_finalize(st);
-    xl_sql_pool_put(&cs->pool, h);
+    xl_sql_pool_put(&cs->db.pool, h);
     return rc;
 }
 
 xl_rc xl_checkstore_maintain(struct xl_checkstore *cs, int64_t now_ms, struct xl_err *err)
 {
-    char sql[160];
     uint64_t total = 0;
-    int changed;
-    xl_rc rc = XL_OK;
+    xl_rc rc;
 
     if (cs->retention_ms <= 0)
         return XL_OK;
-    snprintf(sql, sizeof(sql),
-             "DELETE FROM check_changes WHERE id IN (SELECT id FROM check_changes"
-             " WHERE ts < %lld ORDER BY ts LIMIT %d)",
-             (long long)(now_ms - cs->retention_ms), DEL_CHUNK);
-    do {
-        /* One short transaction per chunk, so that results go on between. */
-        pthread_mutex_lock(&cs->wmu);
-        rc = xl_sql_exec(cs->wdb, sql, WHO, err);
-        changed = rc == XL_OK ? sqlite3_changes(cs->wdb) : 0;
-        pthread_mutex_unlock(&cs->wmu);
-        total += (uint64_t)changed;
-    } while (rc == XL_OK && changed == DEL_CHUNK);
+    rc = xl_sql_store_delete_old(&cs->db,
+                                 "DELETE FROM check_changes WHERE id IN (SELECT id FROM"
+                                 " check_changes WHERE ts < ?1 ORDER BY ts LIMIT ?2)",
+                                 now_ms - cs->retention_ms, DEL_CHUNK, &total, err);
     if (total)
         xl_log_info(WHO, "retention deleted %llu state changes", (unsigned long long)total);
     return rc;

@@ -44,12 +44,9 @@ static const char schema_sql[] =
     "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', 1);";
 
 struct xl_eventstore {
-    char *path;
+    struct xl_sql_store db;
     int64_t retention_ms;
-    pthread_mutex_t wmu;
-    sqlite3 *wdb;
     sqlite3_stmt *st_ins;
-    struct xl_sql_pool pool;
     _Atomic uint64_t rows, inserted, duplicates, deleted, commits;
 };
 
@@ -273,40 +270,30 @@ xl_rc xl_eventstore_open(const struct xl_eventstore_opts *o, struct xl_eventstor
                          struct xl_err *err)
 {
     struct xl_eventstore *es;
-    sqlite3_stmt *st = NULL;
+    int64_t n = 0;
     xl_rc rc;
 
     *out = NULL;
-    if (!o->path || !*o->path)
-        return xl_err_set(err, XL_EINVAL, WHO ": no path");
     if (!(es = xl_calloc(1, sizeof(*es))))
         return xl_err_set(err, XL_ENOMEM, WHO ": out of memory");
-    pthread_mutex_init(&es->wmu, NULL);
     es->retention_ms = o->retention_ms;
-    if (!(es->path = xl_strdup(o->path))) {
-        xl_free(es);
-        return xl_err_set(err, XL_ENOMEM, WHO ": out of memory");
-    }
-    xl_sql_pool_init(&es->pool, es->path, WHO, NULL);
-    if ((rc = xl_sql_open_write(es->path, o->sync_full, schema_sql, SCHEMA_VERSION, WHO, &es->wdb,
+    if ((rc = xl_sql_store_open(&es->db, o->path, o->sync_full, schema_sql, SCHEMA_VERSION, WHO,
                                 err)) != XL_OK)
         goto fail;
-    if (sqlite3_prepare_v3(es->wdb,
+    if (sqlite3_prepare_v3(es->db.wdb,
                            "INSERT INTO events(ts, host, agent_id, type, fields, source, seq, idx)"
                            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
                            " ON CONFLICT(agent_id, seq, idx) DO NOTHING",
-                           -1, SQLITE_PREPARE_PERSISTENT, &es->st_ins, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(es->wdb, "SELECT count(*) FROM events", -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW) {
-        rc = xl_sql_fail(err, es->wdb, WHO, "prepare");
+                           -1, SQLITE_PREPARE_PERSISTENT, &es->st_ins, NULL) != SQLITE_OK) {
+        rc = xl_sql_fail(err, es->db.wdb, WHO, "prepare");
         goto fail;
     }
-    atomic_store(&es->rows, (uint64_t)sqlite3_column_int64(st, 0));
-    sqlite3_finalize(st);
+    if ((rc = xl_sql_store_int(&es->db, "SELECT count(*) FROM events", &n, err)) != XL_OK)
+        goto fail;
+    atomic_store(&es->rows, (uint64_t)n);
     *out = es;
     return XL_OK;
 fail:
-    sqlite3_finalize(st);
     xl_eventstore_close(es);
     return rc;
 }
@@ -315,12 +302,8 @@ void xl_eventstore_close(struct xl_eventstore *es)
 {
     if (!es)
         return;
-    xl_sql_pool_cleanup(&es->pool);
     sqlite3_finalize(es->st_ins);
-    if (es->wdb && sqlite3_close(es->wdb) != SQLITE_OK)
-        xl_log_error(WHO, "close %s: %s", es->path, sqlite3_errmsg(es->wdb));
-    pthread_mutex_destroy(&es->wmu);
-    xl_free(es->path);
+    xl_sql_store_close(&es->db);
     xl_free(es);
 }
 
@@ -335,8 +318,8 @@ xl_rc xl_eventstore_append(struct xl_eventstore *es, const struct xl_event_rec *
 
     if (n == 0)
         return XL_OK;
-    pthread_mutex_lock(&es->wmu);
-    if ((rc = xl_sql_exec(es->wdb, "BEGIN IMMEDIATE", WHO, err)) != XL_OK)
+    pthread_mutex_lock(&es->db.wmu);
+    if ((rc = xl_sql_exec(es->db.wdb, "BEGIN IMMEDIATE", WHO, err)) != XL_OK)
         goto out;
     for (size_t i = 0; i < n; i++) {
         sqlite3_bind_int64(st, 1, r[i].ts_ms);
@@ -354,23 +337,23 @@ xl_rc xl_eventstore_append(struct xl_eventstore *es, const struct xl_event_rec *
             sqlite3_bind_null(st, 7);
         sqlite3_bind_int64(st, 8, r[i].idx);
         if (sqlite3_step(st) != SQLITE_DONE) {
-            rc = xl_sql_fail(err, es->wdb, WHO, "insert");
+            rc = xl_sql_fail(err, es->db.wdb, WHO, "insert");
             sqlite3_reset(st);
-            sqlite3_exec(es->wdb, "ROLLBACK", NULL, NULL, NULL);
+            sqlite3_exec(es->db.wdb, "ROLLBACK", NULL, NULL, NULL);
             goto out;
         }
         sqlite3_reset(st);
-        if (sqlite3_changes(es->wdb) > 0) {
+        if (sqlite3_changes(es->db.wdb) > 0) {
             ins++;
             if (ids)
-                ids[i] = sqlite3_last_insert_rowid(es->wdb);
+                ids[i] = sqlite3_last_insert_rowid(es->db.wdb);
         } else if (ids) {
             ids[i] = 0;
         }
     }
     sqlite3_clear_bindings(st);
-    if ((rc = xl_sql_exec(es->wdb, "COMMIT", WHO, err)) != XL_OK) {
-        sqlite3_exec(es->wdb, "ROLLBACK", NULL, NULL, NULL);
+    if ((rc = xl_sql_exec(es->db.wdb, "COMMIT", WHO, err)) != XL_OK) {
+        sqlite3_exec(es->db.wdb, "ROLLBACK", NULL, NULL, NULL);
         goto out;
     }
     atomic_fetch_add(&es->commits, 1);
@@ -378,7 +361,7 @@ xl_rc xl_eventstore_append(struct xl_eventstore *es, const struct xl_event_rec *
     atomic_fetch_add(&es->inserted, ins);
     atomic_fetch_add(&es->duplicates, n - ins);
 out:
-    pthread_mutex_unlock(&es->wmu);
+    pthread_mutex_unlock(&es->db.wmu);
     return rc;
 }
 
@@ -400,7 +383,7 @@ xl_rc xl_eventstore_search(struct xl_eventstore *es, const struct xl_event_query
     if (limit > LIMIT_MAX)
         limit = LIMIT_MAX;
     xl_buf_init(&sql, 64 << 10);
-    if ((rc = xl_sql_pool_get(&es->pool, &h, err)) != XL_OK)
+    if ((rc = xl_sql_pool_get(&es->db.pool, &h, err)) != XL_OK)
         goto out;
     if (q->before_id) {
         if (sqlite3_prepare_v2(h, "SELECT ts FROM events WHERE id = ?1", -1, &st, NULL) !=
@@ -498,7 +481,7 @@ xl_rc xl_eventstore_search(struct xl_eventstore *es, const struct xl_event_query
         *next_before = 0;
 out:
     sqlite3_finalize(st);
-    xl_sql_pool_put(&es->pool, h);
+    xl_sql_pool_put(&es->db.pool, h);
     xl_buf_cleanup(&sql);
     return rc;
 }
@@ -507,38 +490,15 @@ out:
 
 xl_rc xl_eventstore_maintain(struct xl_eventstore *es, int64_t now_ms, struct xl_err *err)
 {
-    sqlite3_stmt *st = NULL;
     uint64_t total = 0;
-    int changed;
-    xl_rc rc = XL_OK;
+    xl_rc rc;
 
     if (es->retention_ms <= 0)
         return XL_OK;
-    pthread_mutex_lock(&es->wmu);
-    if (sqlite3_prepare_v2(es->wdb,
-                           "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < ?1"
-                           " ORDER BY ts LIMIT ?2)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        rc = xl_sql_fail(err, es->wdb, WHO, "prepare retention");
-        pthread_mutex_unlock(&es->wmu);
-        return rc;
-    }
-    pthread_mutex_unlock(&es->wmu);
-    do {
-        /* One short transaction per chunk, so that appends go on between. */
-        pthread_mutex_lock(&es->wmu);
-        sqlite3_bind_int64(st, 1, now_ms - es->retention_ms);
-        sqlite3_bind_int(st, 2, DEL_CHUNK);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = xl_sql_fail(err, es->wdb, WHO, "retention");
-        changed = rc == XL_OK ? sqlite3_changes(es->wdb) : 0;
-        sqlite3_reset(st);
-        pthread_mutex_unlock(&es->wmu);
-        total += (uint64_t)changed;
-    } while (rc == XL_OK && changed == DEL_CHUNK);
-    pthread_mutex_lock(&es->wmu);
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&es->wmu);
+    rc = xl_sql_store_delete_old(&es->db,
+                                 "DELETE FROM events WHERE id IN (SELECT id FROM events"
+                                 " WHERE ts < ?1 ORDER BY ts LIMIT ?2)",
+                                 now_ms - es->retention_ms, DEL_CHUNK, &total, err);
     atomic_fetch_sub(&es->rows, total);
     atomic_fetch_add(&es->deleted, total);
     if (total)

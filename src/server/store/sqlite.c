@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "common/alloc.h"
+#include "common/log.h"
 
 #define POOL_IDLE_MAX 4
 #define BUSY_TIMEOUT_MS 10000
@@ -153,4 +154,81 @@ void xl_sql_pool_put(struct xl_sql_pool *p, sqlite3 *h)
     }
     pthread_mutex_unlock(&p->mu);
     sqlite3_close(h);
+}
+
+xl_rc xl_sql_store_open(struct xl_sql_store *s, const char *path, bool sync_full,
+                        const char *schema, int64_t version, const char *who, struct xl_err *err)
+{
+    xl_rc rc;
+
+    if (!path || !*path)
+        return xl_err_set(err, XL_EINVAL, "%s: no path", who);
+    if (!(s->path = xl_strdup(path)))
+        return xl_err_set(err, XL_ENOMEM, "%s: out of memory", who);
+    s->who = who;
+    pthread_mutex_init(&s->wmu, NULL);
+    xl_sql_pool_init(&s->pool, s->path, who, NULL);
+    if ((rc = xl_sql_open_write(s->path, sync_full, schema, version, who, &s->wdb, err)) != XL_OK) {
+        xl_sql_store_close(s);
+        return rc;
+    }
+    return XL_OK;
+}
+
+void xl_sql_store_close(struct xl_sql_store *s)
+{
+    if (!s->path)
+        return;
+    xl_sql_pool_cleanup(&s->pool);
+    if (s->wdb && sqlite3_close(s->wdb) != SQLITE_OK)
+        xl_log_error(s->who, "close %s: %s", s->path, sqlite3_errmsg(s->wdb));
+    pthread_mutex_destroy(&s->wmu);
+    xl_free(s->path);
+    *s = (struct xl_sql_store){0};
+}
+
+xl_rc xl_sql_store_int(struct xl_sql_store *s, const char *sql, int64_t *v, struct xl_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    xl_rc rc = XL_OK;
+
+    if (sqlite3_prepare_v2(s->wdb, sql, -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW)
+        rc = xl_sql_fail(err, s->wdb, s->who, "prepare");
+    else
+        *v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+xl_rc xl_sql_store_delete_old(struct xl_sql_store *s, const char *del, int64_t before, int chunk,
+                              uint64_t *total, struct xl_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int changed;
+    xl_rc rc = XL_OK;
+
+    *total = 0;
+    pthread_mutex_lock(&s->wmu);
+    if (sqlite3_prepare_v2(s->wdb, del, -1, &st, NULL) != SQLITE_OK) {
+        rc = xl_sql_fail(err, s->wdb, s->who, "prepare retention");
+        pthread_mutex_unlock(&s->wmu);
+        return rc;
+    }
+    pthread_mutex_unlock(&s->wmu);
+    do {
+        pthread_mutex_lock(&s->wmu);
+        sqlite3_bind_int64(st, 1, before);
+        sqlite3_bind_int(st, 2, chunk);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = xl_sql_fail(err, s->wdb, s->who, "retention");
+        changed = rc == XL_OK ? sqlite3_changes(s->wdb) : 0;
+        sqlite3_reset(st);
+        pthread_mutex_unlock(&s->wmu);
+        *total += (uint64_t)changed;
+    } while (rc == XL_OK && changed == chunk);
+    pthread_mutex_lock(&s->wmu);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->wmu);
+    return rc;
 }

@@ -59,4 +59,36 @@ xl_rc xl_sql_pool_get(struct xl_sql_pool *p, sqlite3 **out, struct xl_err *err);
 /* Give it back (kept idle, or closed when enough are). NULL is fine. */
 void xl_sql_pool_put(struct xl_sql_pool *p, sqlite3 *h);
 
+/* What every SQLite store holds: its file, the write connection and the
+ * lock that guards it (and the store's own statements on it), and the
+ * pool of read connections. Embedded in the store. */
+struct xl_sql_store {
+    char *path;
+    const char *who;
+    pthread_mutex_t wmu;
+    sqlite3 *wdb;
+    struct xl_sql_pool pool;
+};
+
+/* Open s (zeroed) at path: the write connection (xl_sql_open_write with
+ * schema and version), the lock and the read pool. On failure s is left
+ * zeroed. XL_EINVAL (no path), XL_ENOMEM, XL_EDB. */
+xl_rc xl_sql_store_open(struct xl_sql_store *s, const char *path, bool sync_full,
+                        const char *schema, int64_t version, const char *who, struct xl_err *err);
+
+/* Close what xl_sql_store_open opened (the store's statements must be
+ * finalized first), logging a failed close. A zeroed s is fine. */
+void xl_sql_store_close(struct xl_sql_store *s);
+
+/* The single integer that sql (a SELECT, e.g. a count) gives on the write
+ * connection, into *v. XL_EDB. */
+xl_rc xl_sql_store_int(struct xl_sql_store *s, const char *sql, int64_t *v, struct xl_err *err);
+
+/* Retention: run del (a DELETE of at most ?2 rows older than ?1) with
+ * before and chunk until it deletes fewer than chunk rows, one short
+ * transaction per chunk under s->wmu, so that writes go on between.
+ * *total gets the rows deleted, on error too. XL_EDB. */
+xl_rc xl_sql_store_delete_old(struct xl_sql_store *s, const char *del, int64_t before, int chunk,
+                              uint64_t *total, struct xl_err *err);
+
 #endif
