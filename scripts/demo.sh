@@ -9,7 +9,16 @@ bin="$top/$build"
 demo="$top/demo"
 port=${XLUO_DEMO_PORT:-21002}
 
-mkdir -p "$demo/server/conf" "$demo/agent/conf"
+mkdir -p "$demo/server/conf" "$demo/agent/conf" "$demo/agent/conf/cron.d"
+# Seed 003's demo script: prints one JSON object with the required `type`.
+cat > "$demo/agent/conf/cron.d/demo_cron.py" <<'EOT'
+#!/usr/bin/env python3
+import json
+
+print(json.dumps({"key1": "value1", "key2": "value2", "key3": "value3", "type": "demo"},
+                 indent=4))
+EOT
+chmod +x "$demo/agent/conf/cron.d/demo_cron.py"
 if [ ! -f "$demo/token" ]; then
     od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "$demo/token"
 fi
@@ -30,6 +39,9 @@ inputs:
     - name: xluo
       paths: [$demo/*/log/*.log]
       from: head
+  exec:
+    - dir: conf/cron.d
+      interval: 10s
 EOT
 
 stop() {
@@ -67,6 +79,10 @@ Try, in another terminal:
   $build/xluo query node_cpu_usage_ratio --since 10m
   $build/xluo logs --grep registered        # the demo's own logs, tailed by the agent
   $build/xluo logs -f                        # follow them live
+  $build/xluo checks                         # one check per script run (conf/cron.d)
+  $build/xluo events --type demo -f          # seed 003's demo_cron.py every 10 s
+  curl -s 127.0.0.1:21001/v1/push -d '{"type":"deploy","app":"shop"}'
+  curl -s 127.0.0.1:21001/metrics            # the agent's own endpoint
   curl -s http://127.0.0.1:$port/metrics
 
 Ctrl-C stops both.
