@@ -417,7 +417,8 @@ static void pc_check(void *ctx, const struct xl_check_result *c)
     struct push_count *pc = ctx;
     struct xl_check_rec r = {.name = c->name, .state = c->state, .output = c->output,
                              .long_output = c->long_output, .exit_code = -1,
-                             .duration_ms = -1, .source = "push", .ts_ms = c->ts_ms};
+                             .duration_ms = -1, .interval_ms = -1, .source = "push",
+                             .ts_ms = c->ts_ms};
 
     pc->n++;
     rec_check(pc->a, &r);

@@ -313,6 +313,8 @@ xl_rc xl_batch_add_check(struct xl_batch_builder *b, const struct xl_check_rec *
         (c->exit_code >= 0 && (rc = xl_buf_printf(&b->rec, ",\"exit_code\":%d", c->exit_code))) ||
         (c->duration_ms >= 0 &&
          (rc = xl_buf_printf(&b->rec, ",\"duration_ms\":%lld", (long long)c->duration_ms))) ||
+        (c->interval_ms > 0 &&
+         (rc = xl_buf_printf(&b->rec, ",\"interval_ms\":%lld", (long long)c->interval_ms))) ||
         (rc = xl_buf_add(&b->rec, "}", 1)))
         return undo_record(b, undo, was_open, rc);
     b->items++;

@@ -18,6 +18,7 @@ struct xl_check_rec {
     const char *long_output; /* NULL or "" for none */
     int exit_code;           /* -1: none (killed, not started, pushed) */
     int64_t duration_ms;     /* -1: none */
+    int64_t interval_ms;     /* how often the check runs; -1: not known */
     const char *source;      /* the script's path, "push", ...; NULL for none */
     int64_t ts_ms;
 };

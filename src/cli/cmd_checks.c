@@ -63,7 +63,7 @@ static xl_rc add_states(const struct xl_cli_ctx *c, struct xl_table *t, json_t *
         return xl_err_set(err, XL_ENOMEM, "out of memory");
     json_array_foreach(checks, i, ck)
     {
-        char tmp[2][64], since[32], output[4 * XL_CLI_CHECKS_OUTPUT_COLS + 4];
+        char tmp[2][64], state[48], since[32], output[4 * XL_CLI_CHECKS_OUTPUT_COLS + 4];
         json_t *s = json_object_get(ck, "since");
 
         if (!json_is_object(ck))
@@ -73,10 +73,13 @@ static xl_rc add_states(const struct xl_cli_ctx *c, struct xl_table *t, json_t *
         else
             snprintf(since, sizeof(since), "-");
         output_cell(ck, output, sizeof(output));
+        snprintf(state, sizeof(state), "%s%s",
+                 xl_cli_json_text(json_object_get(ck, "state"), "-", NULL, 0),
+                 json_is_true(json_object_get(ck, "stale")) ? " (stale)" : "");
         const char *cells[CHECK_COLS] = {
             xl_cli_json_text(json_object_get(ck, "host"), "-", tmp[0], sizeof(tmp[0])),
             xl_cli_json_text(json_object_get(ck, "name"), "-", tmp[1], sizeof(tmp[1])),
-            xl_cli_json_text(json_object_get(ck, "state"), "-", NULL, 0),
+            state,
             since,
             output,
         };

@@ -76,9 +76,15 @@ static void answer_rows(struct xl_http_resp *resp, struct rows_ctx *rows, const 
 
 /* ---- GET /api/v1/checks ---- */
 
+/* A check is stale when no result came for STALE_RUNS of its intervals:
+ * its script was removed, or its agent stopped running it. */
+#define STALE_RUNS 3
+
 static int check_cb(void *ctx, const struct xl_check_row *r)
 {
-    return append_row(ctx, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:I}",
+    bool stale = r->has_interval && xl_now_ms() - r->ts_ms > STALE_RUNS * r->interval_ms;
+
+    return append_row(ctx, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:I, s:o, s:b}",
                                      "host", r->host, "agent_id", r->agent_id, "name", r->name,
                                      "state", xl_check_state_str(r->state), "output", r->output,
                                      "long_output", str_or_null(r->long_output), "exit_code",
@@ -86,7 +92,9 @@ static int check_cb(void *ctx, const struct xl_check_row *r)
                                      "duration_ms",
                                      r->has_duration ? json_integer(r->duration_ms) : json_null(),
                                      "source", str_or_null(r->source), "ts", (json_int_t)r->ts_ms,
-                                     "since", (json_int_t)r->since_ms));
+                                     "since", (json_int_t)r->since_ms, "interval_ms",
+                                     r->has_interval ? json_integer(r->interval_ms) : json_null(),
+                                     "stale", stale));
 }
 
 void xl_api_checks(void *app, struct xl_http_req *req, struct xl_http_resp *resp)

@@ -108,7 +108,9 @@ static xl_rc decode_check(json_t *rec, size_t i, int64_t ts, struct xl_ingest_ba
         (rc = opt_string(rec, "source", i, XL_SOURCE_MAX, &c.source, &slen, err)) ||
         (rc = opt_int(rec, "exit_code", i, INT32_MIN, INT32_MAX, &c.exit_code, &c.has_exit_code,
                       err)) ||
-        (rc = opt_int(rec, "duration_ms", i, 0, INT64_MAX, &c.duration_ms, &c.has_duration, err)))
+        (rc = opt_int(rec, "duration_ms", i, 0, INT64_MAX, &c.duration_ms, &c.has_duration, err)) ||
+        (rc = opt_int(rec, "interval_ms", i, 1, INT64_MAX / 4, &c.interval_ms, &c.has_interval,
+                      err)))
         return rc;
     if (olen + llen > XL_CHECK_OUTPUT_MAX)
         return xl_err_set(err, XL_EINVAL,

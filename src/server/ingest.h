@@ -59,8 +59,8 @@ struct xl_ingest_check {
     const char *output;      /* "" when absent */
     const char *long_output; /* NULL when absent */
     const char *source;      /* NULL when absent */
-    int64_t exit_code, duration_ms;
-    bool has_exit_code, has_duration;
+    int64_t exit_code, duration_ms, interval_ms;
+    bool has_exit_code, has_duration, has_interval;
 };
 
 /* One `event` record: a custom event of type `name`. */

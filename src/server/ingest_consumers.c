@@ -234,6 +234,8 @@ static json_t *check_json(void *ctx, size_t i)
         json_object_set_new(o, "exit_code", json_integer(r->exit_code));
     if (o && r->has_duration)
         json_object_set_new(o, "duration_ms", json_integer(r->duration_ms));
+    if (o && r->has_interval)
+        json_object_set_new(o, "interval_ms", json_integer(r->interval_ms));
     if (o && r->source)
         json_object_set_new(o, "source", json_string(r->source));
     return o;
@@ -295,6 +297,8 @@ static xl_rc checks_commit(void *ctx, struct xl_part *const *parts, size_t n, st
                                               .duration_ms = c->duration_ms,
                                               .has_exit_code = c->has_exit_code,
                                               .has_duration = c->has_duration,
+                                              .interval_ms = c->interval_ms,
+                                              .has_interval = c->has_interval,
                                               .ts_ms = c->ts_ms};
         }
     }

@@ -98,6 +98,7 @@ class ExecInput(TestCase):
         c = self.wait_check("demo_cron.py")
         self.assertEqual(c["state"], "ok")
         self.assertEqual(c["exit_code"], 0)
+        self.assertEqual((c["interval_ms"], c["stale"]), (1000, False))
         # Runs again on its interval; the disabled file never shows.
         wait_for(lambda: len(self.events(type="demo")) >= 3, 30, "three runs")
         self.assertIsNone(self.check("notes.txt.disabled"))

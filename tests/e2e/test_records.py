@@ -119,7 +119,8 @@ class Records(TestCase):
         self.assertIsNone(disk["long_output"])
         self.assertEqual(checks[0]["long_output"], "line 2\nline 3")
         self.assertEqual(set(disk), {"host", "agent_id", "name", "state", "output", "long_output",
-                                     "exit_code", "duration_ms", "source", "ts", "since"})
+                                     "exit_code", "duration_ms", "source", "ts", "since",
+                                     "interval_ms", "stale"})
         self.assertEqual([c["name"] for c in
                           self.api("/api/v1/checks", state="critical")["checks"]], ["pg_conn"])
         self.assertEqual([c["name"] for c in
@@ -302,6 +303,21 @@ class Records(TestCase):
 
     # ---- bad input ----
 
+    def test_stale_checks(self):
+        """A check whose results stop coming for 3 of its intervals is
+        marked stale; one without an interval never is."""
+        now = now_ms()
+        self.web.send([check("fresh", "ok", now, interval_ms=60000),
+                       check("gone", "warning", now - 10000, interval_ms=1000),
+                       check("pushed", "ok", now - 3600000)])
+        got = {c["name"]: c for c in self.api("/api/v1/checks")["checks"]}
+        self.assertEqual((got["fresh"]["stale"], got["fresh"]["interval_ms"]), (False, 60000))
+        self.assertEqual((got["gone"]["stale"], got["gone"]["interval_ms"]), (True, 1000))
+        self.assertEqual((got["pushed"]["stale"], got["pushed"]["interval_ms"]), (False, None))
+        out = self.xluo("checks")
+        self.assertRegex(out, r"gone +warning \(stale\)")
+        self.assertNotIn("ok (stale)", out)
+
     def test_bad_records_and_parameters(self):
         ts = now_ms()
         cases = [
@@ -309,6 +325,7 @@ class Records(TestCase):
             (check("x", "OK", ts), r"records\[0\]\.state: expected ok, warning"),
             (check("x", "bad", ts), r"records\[0\]\.state"),
             (check("x", "ok", ts, exit_code="1"), r"records\[0\]\.exit_code"),
+            (check("x", "ok", ts, interval_ms=0), r"records\[0\]\.interval_ms"),
             (check("x", "ok", ts, output="a" * 40000, long_output="b" * 30000),
              r"records\[0\]\.long_output: output and long_output"),
             ({"type": "check", "name": "x", "state": "ok"}, r"records\[0\]\.ts"),

@@ -241,10 +241,11 @@ static void test_checks_and_events(void **state)
                                "list", 1, 2);
     struct xl_check_rec c = {.name = "check_disk", .state = XL_CHECK_WARNING,
                              .output = "DISK WARNING - / 91%", .long_output = "line2\nline3",
-                             .exit_code = 1, .duration_ms = 35, .source = "/etc/cron.d/x",
-                             .ts_ms = now};
+                             .exit_code = 1, .duration_ms = 35, .interval_ms = 60000,
+                             .source = "/etc/cron.d/x", .ts_ms = now};
     struct xl_check_rec bare = {.name = "pushed", .state = XL_CHECK_OK, .output = NULL,
-                                .exit_code = -1, .duration_ms = -1, .ts_ms = now};
+                                .exit_code = -1, .duration_ms = -1, .interval_ms = -1,
+                                .ts_ms = now};
 
     (void)state;
     xl_batch_init(&bb, 1 << 20);
@@ -264,6 +265,8 @@ static void test_checks_and_events(void **state)
     assert_string_equal(b.checks[0].source, "/etc/cron.d/x");
     assert_true(b.checks[0].has_exit_code && b.checks[0].exit_code == 1);
     assert_true(b.checks[0].has_duration && b.checks[0].duration_ms == 35);
+    assert_true(b.checks[0].has_interval && b.checks[0].interval_ms == 60000);
+    assert_false(b.checks[1].has_interval);
     assert_false(b.checks[1].has_exit_code);
     assert_false(b.checks[1].has_duration);
     assert_null(b.checks[1].source);

@@ -30,8 +30,8 @@ struct xl_check_rec {
     const char *output;      /* not NULL */
     const char *long_output; /* NULL: none */
     const char *source;      /* NULL: none */
-    int64_t exit_code, duration_ms;
-    bool has_exit_code, has_duration;
+    int64_t exit_code, duration_ms, interval_ms;
+    bool has_exit_code, has_duration, has_interval;
     int64_t ts_ms;
 };
 
@@ -47,8 +47,8 @@ struct xl_check_row {
     const char *host, *agent_id, *name;
     enum xl_check_state state;
     const char *output, *long_output, *source; /* long_output, source may be NULL */
-    int64_t exit_code, duration_ms;
-    bool has_exit_code, has_duration;
+    int64_t exit_code, duration_ms, interval_ms;
+    bool has_exit_code, has_duration, has_interval;
     int64_t ts_ms, since_ms;
 };
 

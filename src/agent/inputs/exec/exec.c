@@ -135,6 +135,7 @@ static void emit_check(struct script *sc, enum xl_check_state state, const char 
         .name = sc->name, .state = state, .output = output, .long_output = long_output,
         .exit_code = sc->has_exit && !sc->term_signal ? (int)sc->exit_status : -1,
         .duration_ms = sc->started_mono ? xl_mono_ms() - sc->started_mono : -1,
+        .interval_ms = sc->en->cfg->interval,
         .source = sc->path, .ts_ms = sc->started_ms ? sc->started_ms : xl_now_ms()};
 
     ex->st.runs++;
@@ -188,7 +189,8 @@ static void rs_check(void *ctx, const struct xl_check_result *c)
     if (ex->sink.check) {
         struct xl_check_rec r = {.name = c->name, .state = c->state, .output = c->output,
                                  .long_output = c->long_output, .exit_code = -1,
-                                 .duration_ms = -1, .source = sc->path, .ts_ms = c->ts_ms};
+                                 .duration_ms = -1, .interval_ms = sc->en->cfg->interval,
+                                 .source = sc->path, .ts_ms = c->ts_ms};
         ex->sink.check(ex->sink.ctx, &r);
     }
 }
