@@ -211,8 +211,7 @@ static xl_rc strlist_push(struct xl_strlist *l, const char *s, struct xl_err *er
     return XL_OK;
 }
 
-static xl_rc kvlist_push(struct xl_kvlist *l, const char *k, const char *v,
-                         struct xl_err *err)
+xl_rc xl_kvlist_add(struct xl_kvlist *l, const char *k, const char *v)
 {
     char **nk, **nv;
     char *dk = xl_strdup(k), *dv = xl_strdup(v);
@@ -232,7 +231,15 @@ static xl_rc kvlist_push(struct xl_kvlist *l, const char *k, const char *v,
 oom:
     xl_free(dk);
     xl_free(dv);
-    return xl_err_set(err, XL_ENOMEM, "out of memory");
+    return XL_ENOMEM;
+}
+
+static xl_rc kvlist_push(struct xl_kvlist *l, const char *k, const char *v,
+                         struct xl_err *err)
+{
+    if (xl_kvlist_add(l, k, v) != XL_OK)
+        return xl_err_set(err, XL_ENOMEM, "out of memory");
+    return XL_OK;
 }
 
 static xl_rc load_mapping(struct loader *ld, const struct xl_cfg_key *table, void *base,

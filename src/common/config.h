@@ -68,6 +68,9 @@ struct xl_cfg_key {
     const char *desc;
 };
 
+/* Append copies of k and v to l. XL_ENOMEM leaves l as it was. */
+xl_rc xl_kvlist_add(struct xl_kvlist *l, const char *k, const char *v);
+
 /* Set every key of table to its default in base. */
 xl_rc xl_cfg_defaults(const struct xl_cfg_key *table, void *base, struct xl_err *err);
 
