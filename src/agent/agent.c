@@ -446,6 +446,9 @@ static xl_rc local_push(void *ctx, const char *body, size_t len, size_t *accepte
 
     *accepted = pc.n;
     pc.a->pushed += pc.n;
+    if (rc == XL_OK && pc.n)
+        /* Answered as delivered: never dropped as a metrics-only batch. */
+        pc.a->batch.keep = true;
     if (rc == XL_OK && pc.n && xl_outbox_durable(pc.a->outbox)) {
         flush_batch(pc.a);
         if (xl_outbox_stable(pc.a->outbox) < xl_outbox_appended(pc.a->outbox))

@@ -307,7 +307,9 @@ static void do_push(struct conn *c)
     rc = l->ops.push(l->ops.ctx, c->body.data ? c->body.data : "", c->body.len, &accepted, &wait,
                      &err);
     if (rc == XL_OK && wait) {
-        /* Answered by xl_local_stable; reading pauses meanwhile. */
+        /* Answered by xl_local_stable; reading pauses meanwhile, and so
+         * does the idle timeout (a slow disk is not an idle client). */
+        uv_timer_stop(&c->timer);
         c->waiting = true;
         c->wait_for = wait;
         c->accepted = accepted;

@@ -77,12 +77,14 @@ static void answer_rows(struct xl_http_resp *resp, struct rows_ctx *rows, const 
 /* ---- GET /api/v1/checks ---- */
 
 /* A check is stale when no result came for STALE_RUNS of its intervals:
- * its script was removed, or its agent stopped running it. */
+ * its script was removed, or its agent stopped running it. Measured on the
+ * server's clock (when the last result was stored), so an agent's clock
+ * skew does not make it stale. */
 #define STALE_RUNS 3
 
 static int check_cb(void *ctx, const struct xl_check_row *r)
 {
-    bool stale = r->has_interval && xl_now_ms() - r->ts_ms > STALE_RUNS * r->interval_ms;
+    bool stale = r->has_interval && xl_now_ms() - r->received_ms > STALE_RUNS * r->interval_ms;
 
     return append_row(ctx, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:I, s:o, s:b}",
                                      "host", r->host, "agent_id", r->agent_id, "name", r->name,

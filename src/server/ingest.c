@@ -28,21 +28,6 @@ void xl_ingest_batch_cleanup(struct xl_ingest_batch *b)
     memset(b, 0, sizeof(*b));
 }
 
-/* Printable UTF-8 (the string is valid UTF-8, jansson checked): no C0 or
- * C1 control characters, no DEL. */
-static bool printable(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f)
-            return false;
-        if (c == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 &&
-            (unsigned char)s[i + 1] <= 0x9f)
-            return false;
-    }
-    return true;
-}
-
 /* An optional string field: absent or null leaves *out NULL. */
 static xl_rc opt_string(json_t *rec, const char *key, size_t i, size_t max, const char **out,
                         size_t *len, struct xl_err *err)
@@ -91,8 +76,7 @@ static xl_rc decode_check(json_t *rec, size_t i, int64_t ts, struct xl_ingest_ba
     xl_rc rc;
 
     if (!json_is_string(name) || json_string_length(name) == 0 ||
-        json_string_length(name) > XL_CHECK_NAME_MAX ||
-        !printable(json_string_value(name), json_string_length(name)))
+        !xl_check_name_valid(json_string_value(name), json_string_length(name)))
         return xl_err_set(err, XL_EINVAL,
                           "records[%zu].name: expected the check's name (1 to %d bytes of "
                           "printable UTF-8)",

@@ -46,8 +46,6 @@ struct xl_ingest_log {
 };
 
 /* Limits of check and event records (docs/protocol.md "Checks", "Events"). */
-#define XL_CHECK_NAME_MAX 200
-#define XL_CHECK_OUTPUT_MAX (64u << 10) /* output + long_output */
 #define XL_EVENT_FIELDS_MAX (64u << 10) /* fields as compact JSON */
 #define XL_SOURCE_MAX 4096
 

@@ -225,6 +225,46 @@ class ExecInput(TestCase):
         time.sleep(2.5)
         self.assertEqual(len(self.events(type="first")), n, "the old command still runs")
 
+    def test_reload_reaps_killed_scripts(self):
+        """A reload kills the running scripts and reaps them: no zombies."""
+        self.start_agent("  exec:\n    - command: [/bin/sleep, '100']\n"
+                         "      name: slow\n      interval: 200ms\n      timeout: 60s\n")
+
+        def children():
+            out = subprocess.run(["ps", "-o", "pid=,stat=", "--ppid", str(self.ag.proc.pid)],
+                                 capture_output=True, text=True).stdout.split("\n")
+            return [line.split() for line in out if line.strip()]
+        seen = set()
+        for _ in range(3):
+            pid = wait_for(lambda: next((p for p, st in children()
+                                         if not st.startswith("Z") and p not in seen), None),
+                           10, "a new run of the script")
+            seen.add(pid)
+            self.ag.cmd("reload", check=True)
+            # The killed run is reaped (a zombie would stay for good).
+            wait_for(lambda: pid not in [p for p, _ in children()], 10,
+                     f"run {pid} reaped after the reload")
+
+    def test_odd_names_and_bytes(self):
+        """A file name that cannot be a check name is skipped with a warning;
+        output that is not UTF-8 is shipped sanitised, the batch not lost."""
+        d = self.path("cron")
+        os.makedirs(d)
+        script(os.path.join(d, "bad\nname.sh"), "#!/bin/sh\necho '{\"type\":\"never\"}'\n")
+        script(os.path.join(d, "latin1.sh"),
+               "#!/bin/sh\nprintf 'WARNING caf\\351 \\001 %s\\n' $(head -c 30000 /dev/zero "
+               "| tr '\\0' '\\351')\nexit 1\n")
+        script(os.path.join(d, "ok.sh"), "#!/bin/sh\necho '{\"type\":\"tick\"}'\n")
+        self.start_agent(f"  exec:\n    - dir: {d}\n      interval: 1s\n")
+        c = self.wait_check("latin1.sh")
+        self.assertEqual(c["state"], "warning", c)
+        self.assertTrue(c["output"].startswith("WARNING caf? ? ???"), c["output"][:40])
+        wait_for(lambda: self.events(type="tick"), 30, "the good script's events")
+        wait_for(lambda: "is its check name" in self.ag.log(), 10, "the skipped-name warning")
+        self.assertEqual(self.events(type="never"), [])
+        st = self.ag.cmd("check-config")
+        self.assertEqual(st.returncode, 0, st.stderr)
+
     def test_push_endpoint_and_local_metrics(self):
         self.start_agent("", extra="")
         base = self.ag.local_url

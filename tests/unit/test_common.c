@@ -9,6 +9,7 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/check.h"
 #include "common/config.h"
 #include "common/metric.h"
 #include "common/rc.h"
@@ -305,6 +306,33 @@ static void test_hostport(void **state)
     assert_int_not_equal(xl_hostport_split("h:", host, sizeof(host), &port, NULL), XL_OK);
 }
 
+/* Check names and sanitised text: the rules both sides share. */
+static void test_check_text(void **state)
+{
+    static const struct {
+        const char *s;
+        bool ok;
+    } names[] = {
+        {"disk_root", true}, {"检查 磁盘", true}, {"", false}, {"a\tb", false},
+        {"a\nb", false},      {"a\x7f", false}, {"a\xc2\x85" "b", false}, /* U+0085 */
+        {"a\xc2\xa0" "b", true}, {"\xff", false}, {"\xe4\xb8", false}, /* cut */
+        {"\xed\xa0\x80", false},                                  /* a surrogate */
+    };
+    char long_name[XL_CHECK_NAME_MAX + 2];
+    char text[] = "ok\tfine\n\xff\x01" "caf\xc3\xa9 \xc2\x85" "end\xe4\xb8";
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (xl_check_name_valid(names[i].s, strlen(names[i].s)) != names[i].ok)
+            fail_msg("name %zu ('%s'): expected %s", i, names[i].s, names[i].ok ? "valid" : "not");
+    memset(long_name, 'a', sizeof(long_name));
+    assert_true(xl_check_name_valid(long_name, XL_CHECK_NAME_MAX));
+    assert_false(xl_check_name_valid(long_name, XL_CHECK_NAME_MAX + 1));
+    xl_text_sanitize(text);
+    assert_string_equal(text, "ok\tfine\n??caf\xc3\xa9 ??end??");
+    xl_text_sanitize(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -314,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_names),       cmocka_unit_test(test_cfg_defaults),
         cmocka_unit_test(test_cfg_values),  cmocka_unit_test(test_cfg_errors),
         cmocka_unit_test(test_cfg_oom),     cmocka_unit_test(test_hostport),
+        cmocka_unit_test(test_check_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

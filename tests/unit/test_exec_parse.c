@@ -975,7 +975,10 @@ static void test_nagios_name(void **state)
     assert_int_equal(xl_parse_nagios("OK", 2, 0, "", NULL, 0, TS, &deflim, &sink, &err), XL_EINVAL);
     assert_int_equal(xl_parse_nagios("OK", 2, 0, "a\tb", NULL, 0, TS, &deflim, &sink, &err),
                      XL_EINVAL);
-    assert_string_equal(err.msg, "nagios: control character in the check name");
+    assert_string_equal(err.msg, "nagios: the check name must have 1 to 200 bytes of UTF-8 "
+                                 "without control characters");
+    assert_int_equal(xl_parse_nagios("OK", 2, 0, "a\xc2\x85", NULL, 0, TS, &deflim, &sink, &err),
+                     XL_EINVAL);
     /* Callbacks left NULL skip their records. */
     assert_int_equal(xl_parse_nagios("OK|a=1", 6, 0, "c", NULL, 0, TS, &deflim, &sink, &err),
                      XL_OK);

@@ -21,6 +21,7 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/log.h"
+#include "common/units.h"
 #include "sqlite.h"
 
 #define WHO "checks"
@@ -34,7 +35,8 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS checks(agent_id TEXT NOT NULL, name TEXT NOT NULL,"
     " host TEXT NOT NULL, state TEXT NOT NULL, output TEXT NOT NULL, long_output TEXT,"
     " exit_code INTEGER, duration_ms INTEGER, source TEXT, ts INTEGER NOT NULL,"
-    " since INTEGER NOT NULL, interval_ms INTEGER, PRIMARY KEY(agent_id, name)) WITHOUT ROWID;"
+    " since INTEGER NOT NULL, interval_ms INTEGER, received INTEGER NOT NULL,"
+    " PRIMARY KEY(agent_id, name)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS check_changes(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
     " agent_id TEXT NOT NULL, host TEXT NOT NULL, name TEXT NOT NULL, from_state TEXT,"
     " to_state TEXT NOT NULL, output TEXT NOT NULL);"
@@ -72,8 +74,9 @@ xl_rc xl_checkstore_open(const struct xl_checkstore_opts *o, struct xl_checkstor
                            -1, SQLITE_PREPARE_PERSISTENT, &cs->st_get, NULL) != SQLITE_OK ||
         sqlite3_prepare_v3(cs->db.wdb,
                            "INSERT OR REPLACE INTO checks(agent_id, name, host, state, output,"
-                           " long_output, exit_code, duration_ms, source, ts, since, interval_ms)"
-                           " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                           " long_output, exit_code, duration_ms, source, ts, since, interval_ms,"
+                           " received) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+                           " ?13)",
                            -1, SQLITE_PREPARE_PERSISTENT, &cs->st_put, NULL) != SQLITE_OK ||
         sqlite3_prepare_v3(cs->db.wdb,
                            "INSERT INTO check_changes(ts, agent_id, host, name, from_state,"
@@ -162,6 +165,7 @@ static xl_rc apply_one(struct xl_checkstore *cs, const struct xl_check_rec *r,
     sqlite3_bind_int64(cs->st_put, 10, r->ts_ms);
     sqlite3_bind_int64(cs->st_put, 11, since);
     bind_opt_int(cs->st_put, 12, r->has_interval, r->interval_ms);
+    sqlite3_bind_int64(cs->st_put, 13, xl_now_ms());
     s = sqlite3_step(cs->st_put);
     sqlite3_reset(cs->st_put);
     if (s != SQLITE_DONE)
@@ -245,7 +249,8 @@ xl_rc xl_checkstore_list(struct xl_checkstore *cs, const struct xl_check_query *
 
     snprintf(sql, sizeof(sql),
              "SELECT host, agent_id, name, state, output, long_output, exit_code, duration_ms,"
-             " source, ts, since, interval_ms FROM checks WHERE 1%s%s%s ORDER BY " SEVERITY_SQL
+             " source, ts, since, interval_ms, received FROM checks WHERE 1%s%s%s ORDER BY "
+             SEVERITY_SQL
              ", host, name",
              q->host ? " AND host = ?" : "", q->name ? " AND name = ?" : "",
              state ? " AND state = ?" : "");
@@ -272,6 +277,7 @@ xl_rc xl_checkstore_list(struct xl_checkstore *cs, const struct xl_check_query *
             .since_ms = sqlite3_column_int64(st, 10),
             .interval_ms = sqlite3_column_int64(st, 11),
             .has_interval = sqlite3_column_type(st, 11) != SQLITE_NULL,
+            .received_ms = sqlite3_column_int64(st, 12),
         };
 
         if (!xl_check_state_parse((const char *)sqlite3_column_text(st, 3), &row.state))

@@ -50,6 +50,7 @@ struct xl_check_row {
     int64_t exit_code, duration_ms, interval_ms;
     bool has_exit_code, has_duration, has_interval;
     int64_t ts_ms, since_ms;
+    int64_t received_ms; /* when the server stored the last result (its clock) */
 };
 
 /* One state change (borrowed during the callback). from is NULL for the

@@ -131,18 +131,26 @@ static void emit_check(struct script *sc, enum xl_check_state state, const char 
                        const char *long_output)
 {
     struct xl_exec *ex = sc->en->ex;
+    /* What a script printed may be any bytes: shipped as valid UTF-8 of the
+     * same size, so the server's limits hold (common/check.h). */
+    char *out = xl_strdup(output ? output : ""), *lng = long_output ? xl_strdup(long_output) : NULL;
     struct xl_check_rec c = {
-        .name = sc->name, .state = state, .output = output, .long_output = long_output,
+        .name = sc->name, .state = state, .output = out ? out : "(out of memory)",
+        .long_output = lng,
         .exit_code = sc->has_exit && !sc->term_signal ? (int)sc->exit_status : -1,
         .duration_ms = sc->started_mono ? xl_mono_ms() - sc->started_mono : -1,
         .interval_ms = sc->en->cfg->interval,
         .source = sc->path, .ts_ms = sc->started_ms ? sc->started_ms : xl_now_ms()};
 
+    xl_text_sanitize(out);
+    xl_text_sanitize(lng);
     ex->st.runs++;
     if (state != XL_CHECK_OK)
         ex->st.failed++;
     if (ex->sink.check)
         ex->sink.check(ex->sink.ctx, &c);
+    xl_free(out);
+    xl_free(lng);
 }
 
 /* The parser's sink during a run: metrics and events go straight on; a
@@ -431,7 +439,7 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
     sc->exited = sc->has_exit = true;
     sc->exit_status = status;
     sc->term_signal = sig;
-    if (sc->out_open || sc->err_open)
+    if ((sc->out_open || sc->err_open) && sc->timer_open)
         uv_timer_start(&sc->kill_timer, on_kill_timer, LINGER_MS, 0);
     maybe_finish(sc);
 }
@@ -684,6 +692,15 @@ static void scan(struct entry *en)
         }
         for (sc = en->scripts; sc && strcmp(sc->path, path) != 0; sc = sc->next)
             ;
+        if (!sc && !xl_check_name_valid(de->d_name, strlen(de->d_name))) {
+            /* Its results could not be shipped: say so instead. */
+            xl_log_rl(XL_LOG_WARN, 300, MOD,
+                      "%s: skipped: a script's file name is its check name, which must be 1 to "
+                      "%d bytes of UTF-8 without control characters",
+                      path, XL_CHECK_NAME_MAX);
+            xl_free(path);
+            continue;
+        }
         if (!sc && !(sc = script_add(en, path, de->d_name)))
             xl_log_rl(XL_LOG_ERROR, 60, MOD, "out of memory adding %s", path);
         else if (sc)
@@ -763,7 +780,7 @@ static xl_rc entry_init(struct xl_exec *ex, struct entry *en, const char *prefix
 {
     const struct xl_exec_cfg *c = en->cfg;
     struct passwd *pw = NULL;
-    const char *base;
+    const char *base, *name;
     xl_rc rc;
 
     if (!!(c->dir && *c->dir) == !!c->command.n)
@@ -798,7 +815,13 @@ static xl_rc entry_init(struct xl_exec *ex, struct entry *en, const char *prefix
         if (!(en->argv = xl_calloc(c->command.n + 1, sizeof(*en->argv))))
             return xl_err_set(err, XL_ENOMEM, "out of memory");
         memcpy(en->argv, c->command.v, c->command.n * sizeof(*en->argv));
-        if (!script_add(en, c->command.v[0], c->name && *c->name ? c->name : base + 1))
+        name = c->name && *c->name ? c->name : base + 1;
+        if (!xl_check_name_valid(name, strlen(name)))
+            return xl_err_set(err, XL_EINVAL,
+                              "inputs.exec[%zu]: name: '%s' is not a check name (1 to %d bytes "
+                              "of UTF-8 without control characters)",
+                              en->index, name, XL_CHECK_NAME_MAX);
+        if (!script_add(en, c->command.v[0], name))
             return xl_err_set(err, XL_ENOMEM, "out of memory");
         return XL_OK;
     }
@@ -882,10 +905,12 @@ void xl_exec_stop(struct xl_exec *ex)
         for (sc = en->scripts; sc; sc = next) {
             next = sc->next;
             if (sc->running) {
-                /* Dropped when its handles are closed. */
+                /* Dropped when its handles are closed. The process handle
+                 * stays open until the exit callback: libuv reaps only
+                 * children whose handle is open (no zombie per reload). */
                 kill_group(sc, SIGKILL);
                 stop_reading(sc);
-                sc->exited = true;
+                close_run_handle(sc, (uv_handle_t *)&sc->kill_timer, &sc->timer_open);
                 maybe_finish(sc);
             } else {
                 script_drop(sc);

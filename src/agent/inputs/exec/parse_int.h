@@ -22,13 +22,10 @@
 /* Bytes shown of a piece of input quoted in an error message. */
 #define XL_PARSE_QUOTE_MAX 48
 
-/* The server rejects a whole batch over these (server/ingest.h,
- * docs/storage.md), so records are held to them here, where the error can
- * name the line: labels per sample, a check's name, a check's output and
- * long output together. */
+/* The server rejects a whole batch over these (docs/protocol.md), so
+ * records are held to them here, where the error can name the line: labels
+ * per sample; a check's name and output (common/check.h). */
 #define XL_PARSE_MAX_LABELS 64
-#define XL_PARSE_CHECK_NAME_MAX 200
-#define XL_PARSE_OUTPUT_MAX (64u << 10)
 
 /* Memory for one parse: many small allocations freed at once. */
 struct xl_parse_arena {

@@ -117,16 +117,6 @@ static xl_rc opt_string(json_t *o, const char *key, const struct jplace *w, cons
     return XL_OK;
 }
 
-static bool printable(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f)
-            return false;
-    }
-    return true;
-}
-
 static xl_rc metric_check(struct jparse *p, json_t *o, const struct jplace *w, struct jrec *r,
                           struct xl_err *err)
 {
@@ -197,10 +187,9 @@ static xl_rc check_check(json_t *o, const struct jplace *w, struct jrec *r, stru
         return rc;
     if (!json_is_string(name))
         return ferr(err, XL_EPARSE, w, "name", "required (a string)");
-    if (json_string_length(name) == 0 || json_string_length(name) > XL_PARSE_CHECK_NAME_MAX ||
-        !printable(json_string_value(name), json_string_length(name)))
+    if (!xl_check_name_valid(json_string_value(name), json_string_length(name)))
         return ferr(err, XL_EPARSE, w, "name", "expected 1 to %d bytes without control characters",
-                    XL_PARSE_CHECK_NAME_MAX);
+                    XL_CHECK_NAME_MAX);
     if (!json_is_string(state))
         return ferr(err, XL_EPARSE, w, "state",
                     "required (\"ok\", \"warning\", \"critical\" or \"unknown\")");
@@ -213,10 +202,10 @@ static xl_rc check_check(json_t *o, const struct jplace *w, struct jrec *r, stru
     if ((rc = opt_string(o, "output", w, &r->check.output, &olen, err)) != XL_OK ||
         (rc = opt_string(o, "long_output", w, &r->check.long_output, &llen, err)) != XL_OK)
         return rc;
-    if (olen + llen > XL_PARSE_OUTPUT_MAX)
+    if (olen + llen > XL_CHECK_OUTPUT_MAX)
         return ferr(err, XL_EPARSE, w, "output",
                     "output and long_output hold %zu bytes, more than %u", olen + llen,
-                    XL_PARSE_OUTPUT_MAX);
+                    XL_CHECK_OUTPUT_MAX);
     r->kind = JREC_CHECK;
     r->check.name = json_string_value(name);
     return XL_OK;

@@ -421,12 +421,11 @@ xl_rc xl_parse_nagios(const char *s, size_t len, int exit_status, const char *ch
     char *outbuf;
     xl_rc rc = XL_OK;
 
-    if (!check_name || !*check_name || strlen(check_name) > XL_PARSE_CHECK_NAME_MAX)
-        return xl_err_set(err, XL_EINVAL, "nagios: the check name must have 1 to %d bytes",
-                          XL_PARSE_CHECK_NAME_MAX);
-    for (const char *c = check_name; *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f)
-            return xl_err_set(err, XL_EINVAL, "nagios: control character in the check name");
+    if (!check_name || !xl_check_name_valid(check_name, strlen(check_name)))
+        return xl_err_set(err, XL_EINVAL,
+                          "nagios: the check name must have 1 to %d bytes of UTF-8 without "
+                          "control characters",
+                          XL_CHECK_NAME_MAX);
     if (nextra > XL_PARSE_MAX_LABELS - 3)
         return xl_err_set(err, XL_EINVAL, "nagios: more than %d extra labels",
                           XL_PARSE_MAX_LABELS - 3);
@@ -475,8 +474,8 @@ xl_rc xl_parse_nagios(const char *s, size_t len, int exit_status, const char *ch
         out = "(no output)";
         outlen = strlen(out);
     }
-    if (outlen + g.longlen > XL_PARSE_OUTPUT_MAX) {
-        size_t room = XL_PARSE_OUTPUT_MAX - (sizeof(truncated) - 1);
+    if (outlen + g.longlen > XL_CHECK_OUTPUT_MAX) {
+        size_t room = XL_CHECK_OUTPUT_MAX - (sizeof(truncated) - 1);
 
         if (outlen > room) {
             outlen = cut_utf8(out, outlen, room);
