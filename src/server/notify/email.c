@@ -126,11 +126,6 @@ static size_t on_read(char *dst, size_t size, size_t n, void *ud)
     return k;
 }
 
-static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
-{
-    return atomic_load((const atomic_bool *)ud) ? 1 : 0;
-}
-
 void xl_notify_email_deliver(const struct xl_notify_channel_cfg *ch, const struct xl_notify_msg *m,
                              const atomic_bool *abort, struct xl_notify_result *r)
 {
@@ -149,7 +144,7 @@ void xl_notify_email_deliver(const struct xl_notify_channel_cfg *ch, const struc
         xl_notify_result_error(r, XL_NOTIFY_PERMANENT, "cannot build the mail: %s", xl_rc_str(rc));
         goto out;
     }
-    if (!(h = curl_easy_init()) || !(from = envelope(ch->from)))
+    if (!(h = xl_notify_curl_new(ch->timeout, errbuf, abort)) || !(from = envelope(ch->from)))
         goto out_nomem;
     for (size_t i = 0; i < ch->to.n; i++) {
         char *to = envelope(ch->to.v[i]);
@@ -179,28 +174,17 @@ void xl_notify_email_deliver(const struct xl_notify_channel_cfg *ch, const struc
         else if (ch->auth && !strcmp(ch->auth, "login"))
             curl_easy_setopt(h, CURLOPT_LOGIN_OPTIONS, "AUTH=LOGIN");
     }
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)ch->timeout);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)abort);
     code = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &reply);
     r->status = (int)reply;
     if (code == CURLE_OK) {
         r->outcome = XL_NOTIFY_OK;
-    } else {
+    } else if (!xl_notify_curl_failed(r, code, errbuf, ch->timeout)) {
         const char *why = errbuf[0] ? errbuf : curl_easy_strerror(code);
 
-        if (code == CURLE_ABORTED_BY_CALLBACK)
-            xl_notify_result_error(r, XL_NOTIFY_DROPPED, "aborted at shutdown");
-        else if (code == CURLE_OPERATION_TIMEDOUT)
-            xl_notify_result_error(r, XL_NOTIFY_TRANSIENT, "no answer within %lld ms",
-                                   (long long)ch->timeout);
-        else if (code == CURLE_LOGIN_DENIED || code == CURLE_USE_SSL_FAILED ||
-                 code == CURLE_URL_MALFORMAT || code == CURLE_UNSUPPORTED_PROTOCOL ||
-                 (reply >= 500 && reply <= 599))
+        /* SMTP 5xx replies and refused logins are permanent. */
+        if (code == CURLE_LOGIN_DENIED || code == CURLE_USE_SSL_FAILED ||
+            (reply >= 500 && reply <= 599))
             xl_notify_result_error(r, XL_NOTIFY_PERMANENT, "%s", why);
         else
             xl_notify_result_error(r, XL_NOTIFY_TRANSIENT, "%s", why);

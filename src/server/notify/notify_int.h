@@ -3,6 +3,8 @@
 #define XL_NOTIFY_INT_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 #include "notify.h"
 
@@ -26,6 +28,16 @@ void xl_notify_email_deliver(const struct xl_notify_channel_cfg *ch, const struc
                              const atomic_bool *abort, struct xl_notify_result *r);
 void xl_notify_exec_deliver(const struct xl_notify_channel_cfg *ch, const struct xl_notify_msg *m,
                             const atomic_bool *abort, struct xl_notify_result *r);
+
+/* A libcurl easy handle with what every libcurl channel sets: no signals,
+ * the channel's timeout, errbuf (CURL_ERROR_SIZE) for messages, and a stop
+ * as soon as abort turns true. NULL when out of memory. */
+void *xl_notify_curl_new(int64_t timeout_ms, char *errbuf, const atomic_bool *abort);
+/* Classify a failed transfer (a CURLcode) the way every libcurl channel
+ * does: aborted at shutdown → DROPPED, timeout → TRANSIENT, bad URL →
+ * PERMANENT. False when it is none of those: the channel decides. */
+bool xl_notify_curl_failed(struct xl_notify_result *r, int code, const char *errbuf,
+                           int64_t timeout_ms);
 
 /* printf into r->error. */
 void xl_notify_result_error(struct xl_notify_result *r, enum xl_notify_outcome outcome,

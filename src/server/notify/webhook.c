@@ -43,11 +43,6 @@ static size_t on_data(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
-static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
-{
-    return atomic_load((const atomic_bool *)ud) ? 1 : 0;
-}
-
 /* Chat vendors answer 200 with an error code in the body: DingTalk and
  * WeCom {"errcode": N, "errmsg"}, Feishu {"code": N, "msg"} (older hooks
  * {"StatusCode": N}). Their rate-limit codes are transient: DingTalk 130101
@@ -99,7 +94,7 @@ void xl_notify_webhook_deliver(const struct xl_notify_channel_cfg *ch,
         xl_notify_result_error(r, XL_NOTIFY_PERMANENT, "cannot build the body: %s", xl_rc_str(rc));
         goto out;
     }
-    if (!(h = curl_easy_init()) ||
+    if (!(h = xl_notify_curl_new(ch->timeout, errbuf, abort)) ||
         !(hdrs = curl_slist_append(NULL, "Content-Type: application/json")))
         goto out_nomem;
     for (size_t i = 0; i < ch->headers.n; i++) {
@@ -116,30 +111,16 @@ void xl_notify_webhook_deliver(const struct xl_notify_channel_cfg *ch,
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data);
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body.len);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "xluo-server/" XL_VERSION);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)ch->timeout);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
-    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)abort);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     code = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     r->status = (int)status;
     if (code != CURLE_OK) {
-        const char *why = errbuf[0] ? errbuf : curl_easy_strerror(code);
-
-        if (code == CURLE_ABORTED_BY_CALLBACK)
-            xl_notify_result_error(r, XL_NOTIFY_DROPPED, "aborted at shutdown");
-        else if (code == CURLE_OPERATION_TIMEDOUT)
-            xl_notify_result_error(r, XL_NOTIFY_TRANSIENT, "no answer within %lld ms",
-                                   (long long)ch->timeout);
-        else if (code == CURLE_URL_MALFORMAT || code == CURLE_UNSUPPORTED_PROTOCOL)
-            xl_notify_result_error(r, XL_NOTIFY_PERMANENT, "bad url: %s", why);
-        else
-            xl_notify_result_error(r, XL_NOTIFY_TRANSIENT, "%s", why);
+        if (!xl_notify_curl_failed(r, code, errbuf, ch->timeout))
+            xl_notify_result_error(r, XL_NOTIFY_TRANSIENT, "%s",
+                                   errbuf[0] ? errbuf : curl_easy_strerror(code));
         goto out;
     }
     if (status == 429 || status == 408 || status >= 500) {
